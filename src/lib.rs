@@ -1,0 +1,6 @@
+//! rdv: a headless rendezvous-point conference server for the Jami network.
+//!
+//! This crate is the server: its configuration, the rooms' Jami identities, the store, and
+//! (in later releases) the DHT node, device links, SIP, media and the conference logic.
+
+pub mod identity;
