@@ -4,3 +4,7 @@
 //! (in later releases) the DHT node, device links, SIP, media and the conference logic.
 
 pub mod identity;
+pub mod config;
+pub mod data_dir;
+pub mod room;
+pub mod store;

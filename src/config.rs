@@ -1,0 +1,204 @@
+//! Configuration, layered: built-in defaults < `rdv.toml` < `RDV_*` environment < command-line
+//! flags. Every layer is checked against the same schema, so an unknown key or a value of the
+//! wrong type is an error that names the key, wherever it came from. `rdv.example.toml`
+//! documents every key.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tracing_subscriber::EnvFilter;
+
+/// Config file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "rdv.toml";
+
+/// Prefix of the environment variables that set configuration keys; `__` separates levels,
+/// as in `RDV_LOG__FORMAT=json`.
+pub const ENV_PREFIX: &str = "RDV";
+
+/// Environment variable naming the config file (not a configuration key itself).
+pub const CONFIG_FILE_ENV: &str = "RDV_CONFIG";
+
+/// Why the configuration could not be loaded. The operator is at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The config file named with `--config` or `RDV_CONFIG` does not exist.
+    #[error("config file {0} does not exist")]
+    FileNotFound(PathBuf),
+    /// A layer has an unknown key, a value of the wrong type, or is not valid TOML.
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] config::ConfigError),
+    /// A value has the right type but is not acceptable.
+    #[error("invalid configuration: {key}: {reason}")]
+    InvalidValue {
+        /// The dotted key.
+        key: &'static str,
+        /// Why the value was refused.
+        reason: String,
+    },
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Directory holding the database (with the rooms' private keys) and other state.
+    pub data_dir: PathBuf,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// Logging configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// A `tracing` filter: a level or `target=level` directives.
+    pub filter: LogFilter,
+    /// Output format.
+    pub format: LogFormat,
+}
+
+/// A `tracing` env-filter expression that is known to parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFilter(String);
+
+impl LogFilter {
+    /// Checks the directive syntax.
+    pub fn parse(filter: &str) -> Result<Self, String> {
+        EnvFilter::builder().parse(filter).map_err(|error| error.to_string())?;
+        Ok(Self(filter.to_owned()))
+    }
+
+    /// Builds the filter.
+    pub fn to_env_filter(&self) -> EnvFilter {
+        // Invariant: the directives parsed in `LogFilter::parse`.
+        EnvFilter::builder().parse_lossy(&self.0)
+    }
+}
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(try_from = "String")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+    }
+}
+
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        match name.as_str() {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err(format!("{name:?} is not a log format: expected \"text\" or \"json\"")),
+        }
+    }
+}
+
+/// Values given on the command line; they override every other layer.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--log-filter`.
+    pub log_filter: Option<String>,
+    /// `--log-format`.
+    pub log_format: Option<LogFormat>,
+}
+
+/// The configuration schema as written in files and the environment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    data_dir: PathBuf,
+    log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    filter: String,
+    format: LogFormat,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self { data_dir: PathBuf::from("./data"), log: RawLog::default() }
+    }
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self { filter: "info".to_owned(), format: LogFormat::Text }
+    }
+}
+
+impl Config {
+    /// Loads the layers. `file` is the explicit config file, if any (it must exist);
+    /// otherwise `rdv.toml` in the working directory is read when present. `environment` is
+    /// the process environment (passed in so tests need not mutate it).
+    pub fn load(
+        file: Option<&Path>,
+        environment: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        match file {
+            Some(path) if !path.is_file() => return Err(ConfigError::FileNotFound(path.into())),
+            Some(path) => builder = builder.add_source(config_file(path).required(true)),
+            None => {
+                builder = builder.add_source(config_file(Path::new(DEFAULT_CONFIG_FILE)).required(false));
+            }
+        }
+        let environment: HashMap<String, String> = environment
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(ENV_PREFIX) && name != CONFIG_FILE_ENV)
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("_")
+                .separator("__")
+                .source(Some(environment)),
+        );
+        if let Some(data_dir) = &overrides.data_dir {
+            builder = builder.set_override("data_dir", data_dir.to_string_lossy().into_owned())?;
+        }
+        if let Some(filter) = &overrides.log_filter {
+            builder = builder.set_override("log.filter", filter.clone())?;
+        }
+        if let Some(format) = overrides.log_format {
+            builder = builder.set_override("log.format", format.name())?;
+        }
+        let raw: RawConfig = builder.build()?.try_deserialize()?;
+        raw.validate()
+    }
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<Config, ConfigError> {
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::InvalidValue { key: "data_dir", reason: "must not be empty".into() });
+        }
+        let filter = LogFilter::parse(&self.log.filter)
+            .map_err(|reason| ConfigError::InvalidValue { key: "log.filter", reason })?;
+        Ok(Config { data_dir: self.data_dir, log: LogConfig { filter, format: self.log.format } })
+    }
+}
+
+fn config_file(path: &Path) -> config::File<config::FileSourceFile, config::FileFormat> {
+    config::File::from(path).format(config::FileFormat::Toml)
+}
+
+#[cfg(test)]
+mod tests;

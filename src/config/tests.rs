@@ -1,0 +1,101 @@
+use std::io::Write as _;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn file(contents: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    file.write_all(contents.as_bytes()).unwrap();
+    file
+}
+
+fn load(contents: &str, environment: &[(&str, &str)], overrides: &Overrides) -> Result<Config, ConfigError> {
+    let file = file(contents);
+    Config::load(Some(file.path()), env(environment), overrides)
+}
+
+#[test]
+fn defaults_apply_when_nothing_is_set() {
+    let config = load("", &[], &Overrides::default()).unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("./data"));
+    assert_eq!(config.log.format, LogFormat::Text);
+    assert_eq!(config.log.filter, LogFilter::parse("info").unwrap());
+}
+
+#[test]
+fn layers_override_in_order() {
+    let contents = "data_dir = \"/from/file\"\n[log]\nformat = \"json\"\nfilter = \"debug\"\n";
+    let config = load(contents, &[], &Overrides::default()).unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("/from/file"));
+    assert_eq!(config.log.format, LogFormat::Json);
+
+    let environment = [("RDV_DATA_DIR", "/from/env"), ("RDV_LOG__FORMAT", "text"), ("OTHER", "x")];
+    let config = load(contents, &environment, &Overrides::default()).unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("/from/env"));
+    assert_eq!(config.log.format, LogFormat::Text);
+    assert_eq!(config.log.filter, LogFilter::parse("debug").unwrap(), "file value kept");
+
+    let overrides = Overrides {
+        data_dir: Some("/from/flag".into()),
+        log_filter: Some("rdv=trace".into()),
+        log_format: Some(LogFormat::Json),
+    };
+    let config = load(contents, &environment, &overrides).unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
+    assert_eq!(config.log.format, LogFormat::Json);
+    assert_eq!(config.log.filter, LogFilter::parse("rdv=trace").unwrap());
+}
+
+#[test]
+fn unknown_keys_are_rejected_by_name() {
+    for (contents, environment, key) in [
+        ("colour = true\n", &[][..], "colour"),
+        ("[log]\nlevel = \"info\"\n", &[][..], "level"),
+        ("[dht]\nport = 4222\n", &[][..], "dht"),
+        ("", &[("RDV_DATADIR", "/x")][..], "datadir"),
+    ] {
+        let error = load(contents, environment, &Overrides::default()).unwrap_err().to_string();
+        assert!(error.contains(key), "{error:?} does not name {key}");
+    }
+}
+
+#[test]
+fn config_file_variable_is_not_a_key() {
+    let config = load("", &[("RDV_CONFIG", "/somewhere.toml")], &Overrides::default()).unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("./data"));
+}
+
+#[test]
+fn wrong_types_and_values_are_rejected_by_key() {
+    let error = load("[log]\nformat = \"xml\"\n", &[], &Overrides::default()).unwrap_err().to_string();
+    assert!(error.contains("\"xml\"") && error.contains("log.format") && error.contains("\"json\""), "{error}");
+    let error = load("data_dir = [\"a\"]\n", &[], &Overrides::default()).unwrap_err().to_string();
+    assert!(error.contains("data_dir"), "{error}");
+    let error = load("log = 1\n", &[], &Overrides::default()).unwrap_err().to_string();
+    assert!(error.contains("log"), "{error}");
+    let error = load("[log]\nfilter = \"rdv=loud\"\n", &[], &Overrides::default()).unwrap_err().to_string();
+    assert!(error.contains("log.filter"), "{error}");
+    let error = load("data_dir = \"\"\n", &[], &Overrides::default()).unwrap_err().to_string();
+    assert!(error.contains("data_dir"), "{error}");
+    let error = load("data_dir = \n", &[], &Overrides::default()).unwrap_err().to_string();
+    assert!(error.contains("TOML") || error.contains("parse"), "{error}");
+}
+
+#[test]
+fn a_named_file_must_exist() {
+    let error = Config::load(Some(Path::new("/nonexistent/rdv.toml")), env(&[]), &Overrides::default())
+        .unwrap_err();
+    assert!(matches!(error, ConfigError::FileNotFound(_)), "{error}");
+}
+
+#[test]
+fn example_file_is_valid_and_states_the_defaults() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("rdv.example.toml");
+    let from_example = Config::load(Some(&example), env(&[]), &Overrides::default()).unwrap();
+    let defaults = load("", &[], &Overrides::default()).unwrap();
+    assert_eq!(from_example, defaults);
+}
+

@@ -1,0 +1,197 @@
+//! Room repository.
+
+use std::num::NonZeroU32;
+
+use sqlx::FromRow;
+
+use super::{Store, StoreError};
+use crate::identity::{CertifiedKey, PrivateKeyPem, RoomIdentity};
+use crate::room::{Admission, Layout, Room, RoomId, RoomName, RoomPolicy};
+
+/// Name of the unique index on `lower(name)`.
+const NAME_INDEX: &str = "rooms_name_key";
+
+/// The columns of [`RoomRow`], for static SQL built with `concat!`.
+macro_rules! room_columns {
+    () => {
+        "id, name, account_id, device_id, device_long_id, \
+         ca_certificate, ca_private_key, account_certificate, account_private_key, \
+         device_certificate, device_private_key, \
+         admission, locked, lobby, max_participants, all_moderators, active_speaker, layout, created_at"
+    };
+}
+
+/// A `rooms` row as stored.
+#[derive(FromRow)]
+struct RoomRow {
+    id: i64,
+    name: String,
+    account_id: String,
+    device_id: String,
+    device_long_id: String,
+    ca_certificate: String,
+    ca_private_key: String,
+    account_certificate: String,
+    account_private_key: String,
+    device_certificate: String,
+    device_private_key: String,
+    admission: String,
+    locked: bool,
+    lobby: bool,
+    max_participants: Option<i64>,
+    all_moderators: bool,
+    active_speaker: bool,
+    layout: String,
+    created_at: i64,
+}
+
+impl Store {
+    /// Stores a new room. Fails with [`StoreError::RoomExists`] if the name is taken in any case.
+    pub async fn create_room(
+        &self,
+        name: &RoomName,
+        identity: &RoomIdentity,
+        policy: &RoomPolicy,
+        now: i64,
+    ) -> Result<Room, StoreError> {
+        const SQL: &str = concat!(
+            "INSERT INTO rooms (name, account_id, device_id, device_long_id, \
+                ca_certificate, ca_private_key, account_certificate, account_private_key, \
+                device_certificate, device_private_key, \
+                admission, locked, lobby, max_participants, all_moderators, active_speaker, layout, \
+                created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) \
+             RETURNING ",
+            room_columns!()
+        );
+        let row: RoomRow = sqlx::query_as(SQL)
+            .bind(name.as_str())
+            .bind(identity.account_id().to_string())
+            .bind(identity.device_id().to_string())
+            .bind(identity.device_long_id().to_string())
+            .bind(&identity.ca().certificate_pem)
+            .bind(identity.ca().private_key.expose())
+            .bind(&identity.account().certificate_pem)
+            .bind(identity.account().private_key.expose())
+            .bind(&identity.device().certificate_pem)
+            .bind(identity.device().private_key.expose())
+            .bind(admission_text(policy.admission))
+            .bind(policy.locked)
+            .bind(policy.lobby)
+            .bind(policy.max_participants.map(|max| i64::from(max.get())))
+            .bind(policy.all_moderators)
+            .bind(policy.active_speaker)
+            .bind(layout_text(policy.layout))
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|error| match &error {
+                sqlx::Error::Database(database_error) if is_name_conflict(database_error.as_ref()) => {
+                    StoreError::RoomExists(name.clone())
+                }
+                _ => StoreError::Database(error),
+            })?;
+        row.into_room()
+    }
+
+    /// All rooms, by name.
+    pub async fn rooms(&self) -> Result<Vec<Room>, StoreError> {
+        const SQL: &str = concat!("SELECT ", room_columns!(), " FROM rooms ORDER BY lower(name)");
+        let rows: Vec<RoomRow> = sqlx::query_as(SQL).fetch_all(&self.pool).await?;
+        rows.into_iter().map(RoomRow::into_room).collect()
+    }
+
+    /// The room with this name, in any case.
+    pub async fn room(&self, name: &RoomName) -> Result<Option<Room>, StoreError> {
+        const SQL: &str = concat!("SELECT ", room_columns!(), " FROM rooms WHERE lower(name) = lower($1)");
+        let row: Option<RoomRow> = sqlx::query_as(SQL).bind(name.as_str()).fetch_optional(&self.pool).await?;
+        row.map(RoomRow::into_room).transpose()
+    }
+
+    /// Deletes the room with this name, with its keys, and says what was deleted. A damaged room
+    /// (one that no longer loads) can be deleted too.
+    pub async fn delete_room(&self, name: &RoomName) -> Result<Option<DeletedRoom>, StoreError> {
+        const SQL: &str = "DELETE FROM rooms WHERE lower(name) = lower($1) RETURNING name, account_id";
+        let deleted: Option<(String, String)> =
+            sqlx::query_as(SQL).bind(name.as_str()).fetch_optional(&self.pool).await?;
+        Ok(deleted.map(|(name, jami_id)| DeletedRoom { name, jami_id }))
+    }
+}
+
+/// What [`Store::delete_room`] removed, as it was stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeletedRoom {
+    /// The room's name.
+    pub name: String,
+    /// The room's Jami ID.
+    pub jami_id: String,
+}
+
+impl RoomRow {
+    fn into_room(self) -> Result<Room, StoreError> {
+        let damaged = |reason: String| StoreError::DamagedRoom { name: self.name.clone(), reason };
+        let name: RoomName = self.name.parse().map_err(|error| damaged(format!("{error}")))?;
+        let certified = |certificate_pem: &String, private_key: &String| CertifiedKey {
+            certificate_pem: certificate_pem.clone(),
+            private_key: PrivateKeyPem::new(private_key.clone()),
+        };
+        let identity = RoomIdentity::from_parts(
+            certified(&self.ca_certificate, &self.ca_private_key),
+            certified(&self.account_certificate, &self.account_private_key),
+            certified(&self.device_certificate, &self.device_private_key),
+        )
+        .map_err(|error| damaged(error.to_string()))?;
+        let stored_ids = [&self.account_id, &self.device_id, &self.device_long_id];
+        let derived_ids = [
+            identity.account_id().to_string(),
+            identity.device_id().to_string(),
+            identity.device_long_id().to_string(),
+        ];
+        if stored_ids.iter().zip(&derived_ids).any(|(stored, derived)| *stored != derived) {
+            return Err(damaged("stored ids do not match its certificates".into()));
+        }
+        let max_participants = self
+            .max_participants
+            .map(|max| u32::try_from(max).ok().and_then(NonZeroU32::new).ok_or(max))
+            .transpose()
+            .map_err(|max| damaged(format!("max_participants {max} is out of range")))?;
+        let policy = RoomPolicy {
+            admission: parse_admission(&self.admission).ok_or_else(|| damaged(format!("unknown admission {:?}", self.admission)))?,
+            locked: self.locked,
+            lobby: self.lobby,
+            max_participants,
+            all_moderators: self.all_moderators,
+            active_speaker: self.active_speaker,
+            layout: parse_layout(&self.layout).ok_or_else(|| damaged(format!("unknown layout {:?}", self.layout)))?,
+        };
+        Ok(Room { id: RoomId(self.id), name, identity, policy, created_at: self.created_at })
+    }
+}
+
+fn is_name_conflict(error: &dyn sqlx::error::DatabaseError) -> bool {
+    error.is_unique_violation()
+        && (error.constraint() == Some(NAME_INDEX) || error.message().contains(NAME_INDEX))
+}
+
+fn admission_text(admission: Admission) -> &'static str {
+    match admission {
+        Admission::Open => "open",
+        Admission::AllowList => "allow_list",
+    }
+}
+
+fn parse_admission(text: &str) -> Option<Admission> {
+    [Admission::Open, Admission::AllowList].into_iter().find(|a| admission_text(*a) == text)
+}
+
+fn layout_text(layout: Layout) -> &'static str {
+    match layout {
+        Layout::Grid => "grid",
+        Layout::OneBigWithSmall => "one_big_with_small",
+        Layout::OneBig => "one_big",
+    }
+}
+
+fn parse_layout(text: &str) -> Option<Layout> {
+    [Layout::Grid, Layout::OneBigWithSmall, Layout::OneBig].into_iter().find(|l| layout_text(*l) == text)
+}
