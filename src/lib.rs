@@ -8,3 +8,4 @@ pub mod config;
 pub mod data_dir;
 pub mod room;
 pub mod store;
+pub mod telemetry;

@@ -31,7 +31,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[non_exhaustive]
 pub enum StoreError {
     /// A room with this name (in any case) already exists. The caller is at fault.
-    #[error("a room named {0:?} already exists")]
+    #[error("a room named \"{0}\" already exists")]
     RoomExists(RoomName),
     /// The database file is not a database, or is damaged. Nothing was changed.
     #[error("database {path} is damaged or not an rdv database ({detail}); it was left untouched")]
@@ -126,7 +126,9 @@ impl Store {
 /// released when the returned file is dropped.
 async fn lock_file(path: PathBuf) -> std::io::Result<std::fs::File> {
     tokio::task::spawn_blocking(move || {
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let file =
+            std::fs::OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path)?;
         file.lock()?;
         Ok(file)
     })

@@ -1,0 +1,108 @@
+//! `rdv room create|list|show|delete`.
+
+use std::time::SystemTime;
+
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+use rdv::config::Config;
+use rdv::data_dir::DataDir;
+use rdv::identity::RoomIdentity;
+use rdv::room::{RoomName, RoomPolicy};
+use rdv::store::{Store, StoreError};
+
+use super::output::{RoomView, print_json, print_room, print_room_table};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum RoomCommand {
+    /// Create a room with a new Jami identity (three RSA-4096 keys: takes a few seconds).
+    Create {
+        /// Room name: letters, digits, '.', '_' or '-', up to 64 characters.
+        name: String,
+        /// Print the room as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the rooms.
+    List {
+        /// Print the rooms as a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a room, with its Jami ID.
+    Show {
+        /// Room name.
+        name: String,
+        /// Print the room as JSON, with its certificate chain.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a room and its keys. Its Jami ID is gone for good.
+    Delete {
+        /// Room name.
+        name: String,
+        /// Print what was deleted as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl RoomCommand {
+    pub(super) async fn execute(self, config: &Config) -> anyhow::Result<()> {
+        match self {
+            Self::Create { name, json } => create(config, &name.parse()?, json).await,
+            Self::List { json } => {
+                let store = open_existing(config).await?;
+                let rooms = store.rooms().await?;
+                if json {
+                    print_json(&rooms.iter().map(RoomView::new).collect::<Vec<_>>())
+                } else {
+                    print_room_table(&rooms)
+                }
+            }
+            Self::Show { name, json } => {
+                let name: RoomName = name.parse()?;
+                let store = open_existing(config).await?;
+                let Some(room) = store.room(&name).await? else {
+                    bail!("no room named \"{name}\"");
+                };
+                if json { print_json(&RoomView::new(&room)) } else { print_room(&room) }
+            }
+            Self::Delete { name, json } => {
+                let name: RoomName = name.parse()?;
+                let store = open_existing(config).await?;
+                let Some(deleted) = store.delete_room(&name).await? else {
+                    bail!("no room named \"{name}\"");
+                };
+                tracing::info!(room = %deleted.name, jami_id = %deleted.jami_id, "room deleted");
+                if json {
+                    print_json(&deleted)
+                } else {
+                    println!("deleted room {} (Jami ID {})", deleted.name, deleted.jami_id);
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+async fn create(config: &Config, name: &RoomName, json: bool) -> anyhow::Result<()> {
+    let data_dir = DataDir::create_or_open(&config.data_dir)?;
+    let store = Store::open(&data_dir).await?;
+    // Refuse a taken name before spending seconds on keys; the insert checks again.
+    if store.room(name).await?.is_some() {
+        return Err(StoreError::RoomExists(name.clone()).into());
+    }
+    tracing::info!(room = %name, "generating the room's Jami identity (RSA-4096 keys)");
+    let identity = RoomIdentity::generate().await.context("creating the room's Jami identity")?;
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX));
+    let room = store.create_room(name, &identity, &RoomPolicy::default(), now).await?;
+    tracing::info!(room = %room.name, jami_id = %room.identity.account_id(), "room created");
+    if json { print_json(&RoomView::new(&room)) } else { print_room(&room) }
+}
+
+/// Opens the store of a data directory that must already exist.
+async fn open_existing(config: &Config) -> anyhow::Result<Store> {
+    Ok(Store::open(&DataDir::open(&config.data_dir)?).await?)
+}

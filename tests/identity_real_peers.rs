@@ -1,0 +1,101 @@
+//! The chain `rdv room show --json` prints, checked by real Jami-side software: Debian's
+//! python3-opendht (the library jamid uses) and GnuTLS's certtool.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Rdv, prerequisite, runs};
+
+/// Debian's interpreter: python3-opendht is installed for it, not for other Pythons on PATH.
+const PYTHON: &str = "/usr/bin/python3";
+
+/// Loads the chain with OpenDHT, prints the ids it derives, and verifies the device
+/// certificate with a trust list holding only the top issuer, as Jami does for a peer.
+const OPENDHT_CHECK: &str = r#"
+import json, sys
+import opendht as dht
+room = json.load(sys.stdin)
+device = dht.Certificate(room["certificate_chain_pem"].encode())
+account = device.issuer
+ca = account.issuer
+trust = dht.TrustList()
+trust.add(ca)
+stranger = dht.TrustList()
+stranger.add(dht.Identity.generate("Jami CA", bits=2048).certificate)
+print(json.dumps({
+    "device_id": str(device.getId()),
+    "account_id": str(account.getId()),
+    "names": [device.getName().decode(), account.getName().decode(), ca.getName().decode()],
+    "ca_is_root": str(ca.issuer.getId()) == "0" * 40,
+    "trusted": bool(trust.verify(device)),
+    "trusted_by_stranger": bool(stranger.verify(device)),
+}))
+"#;
+
+fn created_room(rdv: &Rdv) -> serde_json::Value {
+    rdv.run(&["room", "create", "interop", "--json"]).ok();
+    rdv.run(&["room", "show", "interop", "--json"]).json()
+}
+
+#[test]
+fn opendht_derives_the_same_ids_and_trusts_the_chain() {
+    let present = runs(PYTHON, &["-c", "import opendht"]);
+    if !prerequisite("python3-opendht (Debian's /usr/bin/python3 with `import opendht`)", present) {
+        return;
+    }
+    let rdv = Rdv::new();
+    let room = created_room(&rdv);
+    let mut child = Command::new(PYTHON)
+        .args(["-c", OPENDHT_CHECK])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    serde_json::to_writer(child.stdin.take().unwrap(), &room).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "python3-opendht failed");
+    let opendht: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    assert_eq!(opendht["device_id"], room["device_id"]);
+    assert_eq!(opendht["account_id"], room["jami_id"]);
+    assert_eq!(opendht["names"], serde_json::json!(["Jami device", "Jami", "Jami CA"]));
+    assert_eq!(opendht["ca_is_root"], true);
+    assert_eq!(opendht["trusted"], true, "OpenDHT's trust list rejects the chain");
+    assert_eq!(opendht["trusted_by_stranger"], false, "the trust check is not vacuous");
+}
+
+#[test]
+fn gnutls_certtool_verifies_the_chain() {
+    if !prerequisite("certtool (Debian gnutls-bin)", runs("certtool", &["--version"])) {
+        return;
+    }
+    let rdv = Rdv::new();
+    let room = created_room(&rdv);
+    let chain = rdv.path().join("chain.pem");
+    std::fs::write(&chain, room["certificate_chain_pem"].as_str().unwrap()).unwrap();
+    let output = Command::new("certtool").arg("--verify-chain").arg("--infile").arg(&chain).output().unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "certtool refused the chain:\n{report}");
+    assert!(report.contains("Chain verification output: Verified."), "{report}");
+    assert_eq!(report.matches("Signature algorithm: RSA-SHA384").count(), 2, "{report}");
+
+    // The same tool refuses the chain once a signature is damaged, so the check has teeth.
+    let pem = room["certificate_chain_pem"].as_str().unwrap();
+    let blocks: Vec<&str> = pem.split_inclusive("-----END CERTIFICATE-----\n").collect();
+    std::fs::write(&chain, [&damage_signature(blocks[0]), blocks[1], blocks[2]].concat()).unwrap();
+    let output = Command::new("certtool").arg("--verify-chain").arg("--infile").arg(&chain).output().unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "certtool accepted a damaged signature");
+    assert!(report.contains("The signature in the certificate is invalid"), "{report}");
+}
+
+/// Flips the last bit of a PEM certificate's DER, which lies in its signature.
+fn damage_signature(pem: &str) -> String {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let body: String = pem.lines().filter(|line| !line.starts_with("-----")).collect();
+    let mut der = engine.decode(body).unwrap();
+    *der.last_mut().unwrap() ^= 0x01;
+    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", engine.encode(der))
+}
