@@ -64,7 +64,9 @@ pub struct LogFilter(String);
 impl LogFilter {
     /// Checks the directive syntax.
     pub fn parse(filter: &str) -> Result<Self, String> {
-        EnvFilter::builder().parse(filter).map_err(|error| error.to_string())?;
+        EnvFilter::builder()
+            .parse(filter)
+            .map_err(|error| error.to_string())?;
         Ok(Self(filter.to_owned()))
     }
 
@@ -101,7 +103,9 @@ impl TryFrom<String> for LogFormat {
         match name.as_str() {
             "text" => Ok(Self::Text),
             "json" => Ok(Self::Json),
-            _ => Err(format!("{name:?} is not a log format: expected \"text\" or \"json\"")),
+            _ => Err(format!(
+                "{name:?} is not a log format: expected \"text\" or \"json\""
+            )),
         }
     }
 }
@@ -134,13 +138,19 @@ struct RawLog {
 
 impl Default for RawConfig {
     fn default() -> Self {
-        Self { data_dir: PathBuf::from("./data"), log: RawLog::default() }
+        Self {
+            data_dir: PathBuf::from("./data"),
+            log: RawLog::default(),
+        }
     }
 }
 
 impl Default for RawLog {
     fn default() -> Self {
-        Self { filter: "info".to_owned(), format: LogFormat::Text }
+        Self {
+            filter: "info".to_owned(),
+            format: LogFormat::Text,
+        }
     }
 }
 
@@ -158,7 +168,8 @@ impl Config {
             Some(path) if !path.is_file() => return Err(ConfigError::FileNotFound(path.into())),
             Some(path) => builder = builder.add_source(config_file(path).required(true)),
             None => {
-                builder = builder.add_source(config_file(Path::new(DEFAULT_CONFIG_FILE)).required(false));
+                builder =
+                    builder.add_source(config_file(Path::new(DEFAULT_CONFIG_FILE)).required(false));
             }
         }
         let environment: HashMap<String, String> = environment
@@ -188,11 +199,23 @@ impl Config {
 impl RawConfig {
     fn validate(self) -> Result<Config, ConfigError> {
         if self.data_dir.as_os_str().is_empty() {
-            return Err(ConfigError::InvalidValue { key: "data_dir", reason: "must not be empty".into() });
+            return Err(ConfigError::InvalidValue {
+                key: "data_dir",
+                reason: "must not be empty".into(),
+            });
         }
-        let filter = LogFilter::parse(&self.log.filter)
-            .map_err(|reason| ConfigError::InvalidValue { key: "log.filter", reason })?;
-        Ok(Config { data_dir: self.data_dir, log: LogConfig { filter, format: self.log.format } })
+        let filter =
+            LogFilter::parse(&self.log.filter).map_err(|reason| ConfigError::InvalidValue {
+                key: "log.filter",
+                reason,
+            })?;
+        Ok(Config {
+            data_dir: self.data_dir,
+            log: LogConfig {
+                filter,
+                format: self.log.format,
+            },
+        })
     }
 }
 

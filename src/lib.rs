@@ -3,9 +3,9 @@
 //! This crate is the server: its configuration, the rooms' Jami identities, the store, and
 //! (in later releases) the DHT node, device links, SIP, media and the conference logic.
 
-pub mod identity;
 pub mod config;
 pub mod data_dir;
+pub mod identity;
 pub mod room;
 pub mod store;
 pub mod telemetry;

@@ -44,7 +44,11 @@ pub(super) fn generate_chain(now: OffsetDateTime) -> Result<GeneratedChain, Iden
     let [ca_key, account_key, device_key] = std::thread::scope(|scope| {
         let workers = [(); 3].map(|()| scope.spawn(generate_key));
         // A panic in key generation is a bug: let it propagate.
-        workers.map(|worker| worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        workers.map(|worker| {
+            worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
     });
     let (ca_key, account_key, device_key) = (ca_key?, account_key?, device_key?);
 
@@ -78,7 +82,10 @@ fn generate_key() -> Result<KeyPair, IdentityError> {
         .to_pkcs8_der()
         .map_err(|error| IdentityError::KeyGeneration(error.to_string()))?;
     let der = PrivatePkcs8KeyDer::from(pkcs8.as_bytes());
-    Ok(KeyPair::from_pkcs8_der_and_sign_algo(&der, &PKCS_RSA_SHA384)?)
+    Ok(KeyPair::from_pkcs8_der_and_sign_algo(
+        &der,
+        &PKCS_RSA_SHA384,
+    )?)
 }
 
 /// Loads a stored PKCS#8 PEM key for signing with RSA-SHA384.
@@ -98,7 +105,10 @@ fn certificate_params(
 
     let mut name = DistinguishedName::new();
     name.push(DnType::CommonName, printable(common_name)?);
-    name.push(DnType::CustomDnType(OID_LDAP_UID.to_vec()), printable(&key_id.to_string())?);
+    name.push(
+        DnType::CustomDnType(OID_LDAP_UID.to_vec()),
+        printable(&key_id.to_string())?,
+    );
 
     let mut params = CertificateParams::default();
     params.distinguished_name = name;
@@ -117,7 +127,7 @@ fn certificate_params(
 }
 
 fn printable(text: &str) -> Result<DnValue, IdentityError> {
-    let value = PrintableString::try_from(text).map_err(rcgen::Error::from)?;
+    let value = PrintableString::try_from(text)?;
     Ok(DnValue::PrintableString(value))
 }
 

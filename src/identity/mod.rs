@@ -138,7 +138,11 @@ impl RoomIdentity {
         if chain.certificates_der().len() != 3 {
             return Err(ChainError::Length(chain.certificates_der().len()).into());
         }
-        let levels = [(ChainLevel::Device, &device), (ChainLevel::Account, &account), (ChainLevel::Ca, &ca)];
+        let levels = [
+            (ChainLevel::Device, &device),
+            (ChainLevel::Account, &account),
+            (ChainLevel::Ca, &ca),
+        ];
         for ((level, part), public_key_der) in levels.into_iter().zip(chain.public_keys_der()) {
             let key = generate::load_key(&part.private_key)
                 .map_err(|reason| IdentityError::InvalidPrivateKey { level, reason })?;
@@ -146,7 +150,12 @@ impl RoomIdentity {
                 return Err(IdentityError::KeyMismatch(level));
             }
         }
-        Ok(Self { ca, account, device, chain })
+        Ok(Self {
+            ca,
+            account,
+            device,
+            chain,
+        })
     }
 
     /// The room's Jami ID (account id).
@@ -191,7 +200,10 @@ impl RoomIdentity {
 }
 
 fn chain_pem(leaf_first: [&CertifiedKey; 3]) -> String {
-    leaf_first.iter().map(|part| part.certificate_pem.as_str()).collect()
+    leaf_first
+        .iter()
+        .map(|part| part.certificate_pem.as_str())
+        .collect()
 }
 
 #[cfg(test)]

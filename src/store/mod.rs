@@ -12,7 +12,9 @@ pub use rooms::DeletedRoom;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use crate::data_dir::{self, DataDir};
 use crate::room::RoomName;
@@ -88,7 +90,10 @@ impl Store {
     /// Opens (creating if needed) the database in `data_dir` and brings its schema up to date.
     pub async fn open(data_dir: &DataDir) -> Result<Self, StoreError> {
         let path = data_dir.database_path();
-        let io_error = |source| StoreError::Io { path: path.clone(), source };
+        let io_error = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
         data_dir::ensure_private_file(&path).map_err(io_error)?;
         let options = SqliteConnectOptions::new()
             .filename(&path)
@@ -103,15 +108,21 @@ impl Store {
             .await
             .map_err(|error| classify(error, &path))?;
 
-        let lock = lock_file(data_dir.migration_lock_path()).await.map_err(io_error)?;
+        let lock = lock_file(data_dir.migration_lock_path())
+            .await
+            .map_err(io_error)?;
         let migrated = MIGRATOR.run(&pool).await;
         drop(lock);
         migrated.map_err(|error| match error {
-            sqlx::migrate::MigrateError::VersionMissing(version) => {
-                StoreError::SchemaTooNew { path: path.clone(), version }
-            }
+            sqlx::migrate::MigrateError::VersionMissing(version) => StoreError::SchemaTooNew {
+                path: path.clone(),
+                version,
+            },
             sqlx::migrate::MigrateError::Execute(error) => classify(error, &path),
-            source => StoreError::Migration { path: path.clone(), source },
+            source => StoreError::Migration {
+                path: path.clone(),
+                source,
+            },
         })?;
         Ok(Self { pool })
     }
@@ -127,8 +138,12 @@ impl Store {
 async fn lock_file(path: PathBuf) -> std::io::Result<std::fs::File> {
     tokio::task::spawn_blocking(move || {
         use std::os::unix::fs::OpenOptionsExt as _;
-        let file =
-            std::fs::OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)?;
         file.lock()?;
         Ok(file)
     })
@@ -139,9 +154,15 @@ async fn lock_file(path: PathBuf) -> std::io::Result<std::fs::File> {
 /// Recognises a damaged or foreign database file among sqlx errors.
 fn classify(error: sqlx::Error, path: &Path) -> StoreError {
     if let sqlx::Error::Database(database_error) = &error
-        && matches!(database_error.code().as_deref(), Some(SQLITE_NOTADB | SQLITE_CORRUPT))
+        && matches!(
+            database_error.code().as_deref(),
+            Some(SQLITE_NOTADB | SQLITE_CORRUPT)
+        )
     {
-        return StoreError::Corrupt { path: path.to_owned(), detail: database_error.message().to_owned() };
+        return StoreError::Corrupt {
+            path: path.to_owned(),
+            detail: database_error.message().to_owned(),
+        };
     }
     StoreError::Database(error)
 }

@@ -86,7 +86,9 @@ impl Store {
             .fetch_one(&self.pool)
             .await
             .map_err(|error| match &error {
-                sqlx::Error::Database(database_error) if is_name_conflict(database_error.as_ref()) => {
+                sqlx::Error::Database(database_error)
+                    if is_name_conflict(database_error.as_ref()) =>
+                {
                     StoreError::RoomExists(name.clone())
                 }
                 _ => StoreError::Database(error),
@@ -96,24 +98,38 @@ impl Store {
 
     /// All rooms, by name.
     pub async fn rooms(&self) -> Result<Vec<Room>, StoreError> {
-        const SQL: &str = concat!("SELECT ", room_columns!(), " FROM rooms ORDER BY lower(name)");
+        const SQL: &str = concat!(
+            "SELECT ",
+            room_columns!(),
+            " FROM rooms ORDER BY lower(name)"
+        );
         let rows: Vec<RoomRow> = sqlx::query_as(SQL).fetch_all(&self.pool).await?;
         rows.into_iter().map(RoomRow::into_room).collect()
     }
 
     /// The room with this name, in any case.
     pub async fn room(&self, name: &RoomName) -> Result<Option<Room>, StoreError> {
-        const SQL: &str = concat!("SELECT ", room_columns!(), " FROM rooms WHERE lower(name) = lower($1)");
-        let row: Option<RoomRow> = sqlx::query_as(SQL).bind(name.as_str()).fetch_optional(&self.pool).await?;
+        const SQL: &str = concat!(
+            "SELECT ",
+            room_columns!(),
+            " FROM rooms WHERE lower(name) = lower($1)"
+        );
+        let row: Option<RoomRow> = sqlx::query_as(SQL)
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(RoomRow::into_room).transpose()
     }
 
     /// Deletes the room with this name, with its keys, and says what was deleted. A damaged room
     /// (one that no longer loads) can be deleted too.
     pub async fn delete_room(&self, name: &RoomName) -> Result<Option<DeletedRoom>, StoreError> {
-        const SQL: &str = "DELETE FROM rooms WHERE lower(name) = lower($1) RETURNING name, account_id";
-        let deleted: Option<(String, String)> =
-            sqlx::query_as(SQL).bind(name.as_str()).fetch_optional(&self.pool).await?;
+        const SQL: &str =
+            "DELETE FROM rooms WHERE lower(name) = lower($1) RETURNING name, account_id";
+        let deleted: Option<(String, String)> = sqlx::query_as(SQL)
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(deleted.map(|(name, jami_id)| DeletedRoom { name, jami_id }))
     }
 }
@@ -129,8 +145,14 @@ pub struct DeletedRoom {
 
 impl RoomRow {
     fn into_room(self) -> Result<Room, StoreError> {
-        let damaged = |reason: String| StoreError::DamagedRoom { name: self.name.clone(), reason };
-        let name: RoomName = self.name.parse().map_err(|error| damaged(format!("{error}")))?;
+        let damaged = |reason: String| StoreError::DamagedRoom {
+            name: self.name.clone(),
+            reason,
+        };
+        let name: RoomName = self
+            .name
+            .parse()
+            .map_err(|error| damaged(format!("{error}")))?;
         let certified = |certificate_pem: &String, private_key: &String| CertifiedKey {
             certificate_pem: certificate_pem.clone(),
             private_key: PrivateKeyPem::new(private_key.clone()),
@@ -147,7 +169,11 @@ impl RoomRow {
             identity.device_id().to_string(),
             identity.device_long_id().to_string(),
         ];
-        if stored_ids.iter().zip(&derived_ids).any(|(stored, derived)| *stored != derived) {
+        if stored_ids
+            .iter()
+            .zip(&derived_ids)
+            .any(|(stored, derived)| *stored != derived)
+        {
             return Err(damaged("stored ids do not match its certificates".into()));
         }
         let max_participants = self
@@ -156,15 +182,23 @@ impl RoomRow {
             .transpose()
             .map_err(|max| damaged(format!("max_participants {max} is out of range")))?;
         let policy = RoomPolicy {
-            admission: parse_admission(&self.admission).ok_or_else(|| damaged(format!("unknown admission {:?}", self.admission)))?,
+            admission: parse_admission(&self.admission)
+                .ok_or_else(|| damaged(format!("unknown admission {:?}", self.admission)))?,
             locked: self.locked,
             lobby: self.lobby,
             max_participants,
             all_moderators: self.all_moderators,
             active_speaker: self.active_speaker,
-            layout: parse_layout(&self.layout).ok_or_else(|| damaged(format!("unknown layout {:?}", self.layout)))?,
+            layout: parse_layout(&self.layout)
+                .ok_or_else(|| damaged(format!("unknown layout {:?}", self.layout)))?,
         };
-        Ok(Room { id: RoomId(self.id), name, identity, policy, created_at: self.created_at })
+        Ok(Room {
+            id: RoomId(self.id),
+            name,
+            identity,
+            policy,
+            created_at: self.created_at,
+        })
     }
 }
 
@@ -181,7 +215,9 @@ fn admission_text(admission: Admission) -> &'static str {
 }
 
 fn parse_admission(text: &str) -> Option<Admission> {
-    [Admission::Open, Admission::AllowList].into_iter().find(|a| admission_text(*a) == text)
+    [Admission::Open, Admission::AllowList]
+        .into_iter()
+        .find(|a| admission_text(*a) == text)
 }
 
 fn layout_text(layout: Layout) -> &'static str {
@@ -193,5 +229,7 @@ fn layout_text(layout: Layout) -> &'static str {
 }
 
 fn parse_layout(text: &str) -> Option<Layout> {
-    [Layout::Grid, Layout::OneBigWithSmall, Layout::OneBig].into_iter().find(|l| layout_text(*l) == text)
+    [Layout::Grid, Layout::OneBigWithSmall, Layout::OneBig]
+        .into_iter()
+        .find(|l| layout_text(*l) == text)
 }
