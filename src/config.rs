@@ -64,9 +64,7 @@ pub struct LogFilter(String);
 impl LogFilter {
     /// Checks the directive syntax.
     pub fn parse(filter: &str) -> Result<Self, String> {
-        EnvFilter::builder()
-            .parse(filter)
-            .map_err(|error| error.to_string())?;
+        EnvFilter::builder().parse(filter).map_err(|error| error.to_string())?;
         Ok(Self(filter.to_owned()))
     }
 
@@ -103,9 +101,7 @@ impl TryFrom<String> for LogFormat {
         match name.as_str() {
             "text" => Ok(Self::Text),
             "json" => Ok(Self::Json),
-            _ => Err(format!(
-                "{name:?} is not a log format: expected \"text\" or \"json\""
-            )),
+            _ => Err(format!("{name:?} is not a log format: expected \"text\" or \"json\"")),
         }
     }
 }
@@ -138,19 +134,13 @@ struct RawLog {
 
 impl Default for RawConfig {
     fn default() -> Self {
-        Self {
-            data_dir: PathBuf::from("./data"),
-            log: RawLog::default(),
-        }
+        Self { data_dir: PathBuf::from("./data"), log: RawLog::default() }
     }
 }
 
 impl Default for RawLog {
     fn default() -> Self {
-        Self {
-            filter: "info".to_owned(),
-            format: LogFormat::Text,
-        }
+        Self { filter: "info".to_owned(), format: LogFormat::Text }
     }
 }
 
@@ -204,18 +194,9 @@ impl RawConfig {
                 reason: "must not be empty".into(),
             });
         }
-        let filter =
-            LogFilter::parse(&self.log.filter).map_err(|reason| ConfigError::InvalidValue {
-                key: "log.filter",
-                reason,
-            })?;
-        Ok(Config {
-            data_dir: self.data_dir,
-            log: LogConfig {
-                filter,
-                format: self.log.format,
-            },
-        })
+        let filter = LogFilter::parse(&self.log.filter)
+            .map_err(|reason| ConfigError::InvalidValue { key: "log.filter", reason })?;
+        Ok(Config { data_dir: self.data_dir, log: LogConfig { filter, format: self.log.format } })
     }
 }
 

@@ -43,17 +43,12 @@ impl DataDir {
     /// Opens an existing data directory.
     pub fn open(path: &Path) -> Result<Self, DataDirError> {
         match fs::metadata(path) {
-            Ok(metadata) if metadata.is_dir() => Ok(Self {
-                path: path.to_owned(),
-            }),
+            Ok(metadata) if metadata.is_dir() => Ok(Self { path: path.to_owned() }),
             Ok(_) => Err(DataDirError::NotADirectory(path.to_owned())),
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 Err(DataDirError::NotFound(path.to_owned()))
             }
-            Err(source) => Err(DataDirError::Io {
-                path: path.to_owned(),
-                source,
-            }),
+            Err(source) => Err(DataDirError::Io { path: path.to_owned(), source }),
         }
     }
 
@@ -65,10 +60,7 @@ impl DataDir {
                     .recursive(true)
                     .mode(0o700)
                     .create(path)
-                    .map_err(|source| DataDirError::Io {
-                        path: path.to_owned(),
-                        source,
-                    })?;
+                    .map_err(|source| DataDirError::Io { path: path.to_owned(), source })?;
                 tracing::info!(path = %path.display(), "created data directory");
                 Self::open(path)
             }
@@ -96,11 +88,7 @@ impl DataDir {
 /// other permissions away from it if it does: it holds private keys.
 pub fn ensure_private_file(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)?;
+    let file = fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
     let mode = file.metadata()?.permissions().mode();
     if mode & 0o077 != 0 {
         tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), "restricting permissions to 0600");

@@ -19,10 +19,7 @@ fn main() -> ExitCode {
         Err(error) => return fail(error),
     };
     rdv::telemetry::init_logging(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return fail(format_args!("cannot start the async runtime: {error}")),
     };
@@ -36,10 +33,7 @@ fn main() -> ExitCode {
 fn prefixed_environment() -> Result<Vec<(String, String)>, String> {
     std::env::vars_os()
         .filter_map(|(name, value)| {
-            let name = name
-                .into_string()
-                .ok()
-                .filter(|name| name.starts_with(ENV_PREFIX))?;
+            let name = name.into_string().ok().filter(|name| name.starts_with(ENV_PREFIX))?;
             Some(match value.into_string() {
                 Ok(value) => Ok((name, value)),
                 Err(_) => Err(format!("environment variable {name} is not valid UTF-8")),
@@ -50,11 +44,7 @@ fn prefixed_environment() -> Result<Vec<(String, String)>, String> {
 
 /// Prints the error on one line of standard error and returns the failure exit code.
 fn fail(error: impl Display) -> ExitCode {
-    let message = error
-        .to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let message = error.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
     eprintln!("error: {message}");
     ExitCode::FAILURE
 }

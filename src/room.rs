@@ -37,12 +37,7 @@ impl FromStr for RoomName {
     type Err = InvalidRoomName;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        let refuse = |reason| {
-            Err(InvalidRoomName {
-                name: name.to_owned(),
-                reason,
-            })
-        };
+        let refuse = |reason| Err(InvalidRoomName { name: name.to_owned(), reason });
         let Some(first) = name.chars().next() else {
             return refuse("it is empty");
         };
@@ -52,10 +47,7 @@ impl FromStr for RoomName {
         if !first.is_ascii_alphanumeric() {
             return refuse("it must start with a letter or a digit");
         }
-        if !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        {
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
             return refuse("only ASCII letters, digits, '.', '_' and '-' are allowed");
         }
         Ok(Self(name.to_owned()))
@@ -143,16 +135,9 @@ mod tests {
 
     #[test]
     fn refuses_unsafe_names() {
-        for name in [
-            "",
-            "-lead",
-            ".hidden",
-            "with space",
-            "slash/room",
-            "émile",
-            "a\nb",
-            &"x".repeat(65),
-        ] {
+        for name in
+            ["", "-lead", ".hidden", "with space", "slash/room", "émile", "a\nb", &"x".repeat(65)]
+        {
             let error = name.parse::<RoomName>().unwrap_err();
             assert!(error.to_string().contains("invalid room name"), "{error}");
         }

@@ -12,9 +12,7 @@ use serde_json::Value;
 
 fn is_hex(text: &Value, len: usize) -> bool {
     text.as_str().is_some_and(|t| {
-        t.len() == len
-            && t.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        t.len() == len && t.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
@@ -46,56 +44,33 @@ fn create_list_show_delete() {
         "{table}"
     );
     let text = rdv.run(&["room", "show", "weekly"]).ok();
-    assert!(
-        text.contains(created["device_long_id"].as_str().unwrap()),
-        "{text}"
-    );
+    assert!(text.contains(created["device_long_id"].as_str().unwrap()), "{text}");
 
     let deleted = rdv.run(&["room", "delete", "weekly", "--json"]).json();
     assert_eq!(deleted["name"], "weekly");
     assert_eq!(deleted["jami_id"], created["jami_id"]);
     let listed = rdv.run(&["room", "list", "--json"]).json();
     assert_eq!(listed.as_array().unwrap(), &[second]);
-    assert!(
-        rdv.run(&["room", "show", "weekly"])
-            .error()
-            .contains("no room named \"weekly\"")
-    );
+    assert!(rdv.run(&["room", "show", "weekly"]).error().contains("no room named \"weekly\""));
 }
 
 #[test]
 fn secrets_stay_in_a_private_database() {
     let rdv = Rdv::new();
-    let create = rdv.run(&[
-        "room",
-        "create",
-        "private",
-        "--json",
-        "--log-filter",
-        "trace",
-    ]);
+    let create = rdv.run(&["room", "create", "private", "--json", "--log-filter", "trace"]);
     assert!(!create.stdout.contains("PRIVATE KEY") && !create.stderr.contains("PRIVATE KEY"));
     create.ok();
     let show = rdv.run(&["room", "show", "private", "--json", "--log-filter", "trace"]);
     assert!(!show.stdout.contains("PRIVATE KEY") && !show.stderr.contains("PRIVATE KEY"));
     let mode = |name: &str| {
-        std::fs::metadata(rdv.data_dir().join(name))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777
+        std::fs::metadata(rdv.data_dir().join(name)).unwrap().permissions().mode() & 0o777
     };
     assert_eq!(mode(""), 0o700);
     assert_eq!(mode("rdv.sqlite3"), 0o600);
     for entry in std::fs::read_dir(rdv.data_dir()).unwrap() {
         let entry = entry.unwrap();
         let mode = entry.metadata().unwrap().permissions().mode();
-        assert_eq!(
-            mode & 0o077,
-            0,
-            "{:?} is readable by others",
-            entry.file_name()
-        );
+        assert_eq!(mode & 0o077, 0, "{:?} is readable by others", entry.file_name());
     }
 }
 
@@ -110,10 +85,7 @@ fn bad_input_is_refused_on_one_line_and_loses_nothing() {
         (&["room", "create", "bad name"], "invalid room name"),
         (&["room", "create", "-x-"], "unexpected argument"),
         (&["room", "create", ""], "invalid room name"),
-        (
-            &["room", "create", "KEPT"],
-            "a room named \"KEPT\" already exists",
-        ),
+        (&["room", "create", "KEPT"], "a room named \"KEPT\" already exists"),
         (&["room", "show", "nope"], "no room named \"nope\""),
         (&["room", "delete", "nope"], "no room named \"nope\""),
         (&["room", "show", "../etc"], "invalid room name"),
@@ -128,24 +100,13 @@ fn bad_input_is_refused_on_one_line_and_loses_nothing() {
         assert!(line.contains(expected), "{args:?}: {line}");
     }
 
-    std::fs::write(
-        rdv.path().join("rdv.toml"),
-        "data_dir = \"./data\"\ncolour = \"blue\"\n",
-    )
-    .unwrap();
-    assert!(
-        rdv.run(&["room", "list"])
-            .error()
-            .contains("unknown field `colour`")
-    );
+    std::fs::write(rdv.path().join("rdv.toml"), "data_dir = \"./data\"\ncolour = \"blue\"\n")
+        .unwrap();
+    assert!(rdv.run(&["room", "list"]).error().contains("unknown field `colour`"));
     std::fs::write(rdv.path().join("rdv.toml"), "[log]\nformat = [1]\n").unwrap();
     assert!(rdv.run(&["room", "list"]).error().contains("log.format"));
     std::fs::write(rdv.path().join("rdv.toml"), "data_dir = \n").unwrap();
-    assert!(
-        rdv.run(&["room", "list"])
-            .error()
-            .contains("TOML parse error")
-    );
+    assert!(rdv.run(&["room", "list"]).error().contains("TOML parse error"));
     std::fs::remove_file(rdv.path().join("rdv.toml")).unwrap();
     assert!(
         rdv.run(&["room", "list", "--config", "missing.toml"])
@@ -155,24 +116,14 @@ fn bad_input_is_refused_on_one_line_and_loses_nothing() {
 
     let mut command = rdv.command(&["room", "list"]);
     command.env("RDV_DATA_DIRECTORY", "elsewhere");
-    assert!(
-        rdv.run_command(command)
-            .error()
-            .contains("unknown field `data_directory`")
-    );
+    assert!(rdv.run_command(command).error().contains("unknown field `data_directory`"));
     let mut command = rdv.command(&["room", "list"]);
     command.env("RDV_LOG__FORMAT", "yaml");
-    assert!(
-        rdv.run_command(command)
-            .error()
-            .contains("\"yaml\" is not a log format")
-    );
+    assert!(rdv.run_command(command).error().contains("\"yaml\" is not a log format"));
 
     std::fs::write(rdv.path().join("a-file"), "").unwrap();
     assert!(
-        rdv.run(&["room", "list", "--data-dir", "a-file"])
-            .error()
-            .contains("is not a directory")
+        rdv.run(&["room", "list", "--data-dir", "a-file"]).error().contains("is not a directory")
     );
     assert!(
         rdv.run(&["room", "create", "x", "--data-dir", "a-file"])
@@ -203,10 +154,7 @@ fn a_damaged_database_is_reported_and_left_untouched() {
     std::fs::write(&database, &garbage).unwrap();
     for args in [&["room", "list"][..], &["room", "create", "x"], &["run"]] {
         let line = rdv.run(args).error();
-        assert!(
-            line.contains("damaged or not an rdv database"),
-            "{args:?}: {line}"
-        );
+        assert!(line.contains("damaged or not an rdv database"), "{args:?}: {line}");
     }
     assert_eq!(std::fs::read(&database).unwrap(), garbage);
 }
@@ -226,9 +174,7 @@ fn configuration_layers_choose_the_data_directory() {
     let mut command = rdv.command(&["room", "create", "three", "--data-dir", "from-flag"]);
     command.env("RDV_DATA_DIR", "from-env");
     rdv.run_command(command).ok();
-    let listed = rdv
-        .run(&["room", "list", "--json", "--data-dir", "from-flag"])
-        .json();
+    let listed = rdv.run(&["room", "list", "--json", "--data-dir", "from-flag"]).json();
     assert_eq!(listed[0]["name"], "three");
 
     std::fs::write(rdv.path().join("other.toml"), "data_dir = \"from-env\"\n").unwrap();
@@ -243,15 +189,10 @@ fn logs_are_json_on_request() {
     let rdv = Rdv::new();
     let run = rdv.run(&["room", "create", "logged", "--log-format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let events: Vec<Value> = run
-        .stderr
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let events: Vec<Value> =
+        run.stderr.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     assert!(
-        events
-            .iter()
-            .any(|e| e["fields"]["message"] == "room created" && e["level"] == "INFO"),
+        events.iter().any(|e| e["fields"]["message"] == "room created" && e["level"] == "INFO"),
         "{events:?}"
     );
 }
@@ -274,28 +215,16 @@ fn concurrent_commands_share_the_data_directory() {
         if run.code == 0 {
             readers_ok += 1;
         } else {
-            assert!(
-                run.stderr.contains("does not exist"),
-                "a reader failed: {}",
-                run.stderr
-            );
+            assert!(run.stderr.contains("does not exist"), "a reader failed: {}", run.stderr);
         }
     }
     for creator in creators {
         let output = creator.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     }
     let listed = rdv.run(&["room", "list", "--json"]).json();
-    let names: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> =
+        listed.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["east", "north", "south", "west"]);
     eprintln!("{readers_ok} of 5 concurrent listings found the data directory");
 }
@@ -306,14 +235,6 @@ fn run_loads_rooms_and_says_it_cannot_serve_yet() {
     let created = rdv.run(&["room", "create", "lobby", "--json"]).json();
     let run = rdv.run(&["run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stderr.contains(created["jami_id"].as_str().unwrap()),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("cannot serve them yet"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains(created["jami_id"].as_str().unwrap()), "{}", run.stderr);
+    assert!(run.stderr.contains("cannot serve them yet"), "{}", run.stderr);
 }

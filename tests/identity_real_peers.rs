@@ -43,10 +43,7 @@ fn created_room(rdv: &Rdv) -> serde_json::Value {
 #[test]
 fn opendht_derives_the_same_ids_and_trusts_the_chain() {
     let present = runs(PYTHON, &["-c", "import opendht"]);
-    if !prerequisite(
-        "python3-opendht (Debian's /usr/bin/python3 with `import opendht`)",
-        present,
-    ) {
+    if !prerequisite("python3-opendht (Debian's /usr/bin/python3 with `import opendht`)", present) {
         return;
     }
     let rdv = Rdv::new();
@@ -64,91 +61,48 @@ fn opendht_derives_the_same_ids_and_trusts_the_chain() {
 
     assert_eq!(opendht["device_id"], room["device_id"]);
     assert_eq!(opendht["account_id"], room["jami_id"]);
-    assert_eq!(
-        opendht["names"],
-        serde_json::json!(["Jami device", "Jami", "Jami CA"])
-    );
+    assert_eq!(opendht["names"], serde_json::json!(["Jami device", "Jami", "Jami CA"]));
     assert_eq!(opendht["ca_is_root"], true);
-    assert_eq!(
-        opendht["trusted"], true,
-        "OpenDHT's trust list rejects the chain"
-    );
-    assert_eq!(
-        opendht["trusted_by_stranger"], false,
-        "the trust check is not vacuous"
-    );
+    assert_eq!(opendht["trusted"], true, "OpenDHT's trust list rejects the chain");
+    assert_eq!(opendht["trusted_by_stranger"], false, "the trust check is not vacuous");
 }
 
 #[test]
 fn gnutls_certtool_verifies_the_chain() {
-    if !prerequisite(
-        "certtool (Debian gnutls-bin)",
-        runs("certtool", &["--version"]),
-    ) {
+    if !prerequisite("certtool (Debian gnutls-bin)", runs("certtool", &["--version"])) {
         return;
     }
     let rdv = Rdv::new();
     let room = created_room(&rdv);
     let chain = rdv.path().join("chain.pem");
-    std::fs::write(&chain, room["certificate_chain_pem"].as_str().unwrap()).unwrap();
-    let output = Command::new("certtool")
-        .arg("--verify-chain")
-        .arg("--infile")
-        .arg(&chain)
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "certtool refused the chain:\n{report}"
-    );
-    assert!(
-        report.contains("Chain verification output: Verified."),
-        "{report}"
-    );
-    assert_eq!(
-        report.matches("Signature algorithm: RSA-SHA384").count(),
-        2,
-        "{report}"
-    );
+    let pem = room["certificate_chain_pem"].as_str().unwrap();
+    std::fs::write(&chain, pem).unwrap();
+    let (verified, report) = certtool_verify_chain(&chain);
+    assert!(verified, "certtool refused the chain:\n{report}");
+    assert!(report.contains("Chain verification output: Verified."), "{report}");
+    assert_eq!(report.matches("Signature algorithm: RSA-SHA384").count(), 2, "{report}");
 
     // The same tool refuses the chain once a signature is damaged, so the check has teeth.
-    let pem = room["certificate_chain_pem"].as_str().unwrap();
     let blocks: Vec<&str> = pem.split_inclusive("-----END CERTIFICATE-----\n").collect();
-    std::fs::write(
-        &chain,
-        [&damage_signature(blocks[0]), blocks[1], blocks[2]].concat(),
-    )
-    .unwrap();
-    let output = Command::new("certtool")
-        .arg("--verify-chain")
-        .arg("--infile")
-        .arg(&chain)
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        !output.status.success(),
-        "certtool accepted a damaged signature"
-    );
-    assert!(
-        report.contains("The signature in the certificate is invalid"),
-        "{report}"
-    );
+    std::fs::write(&chain, [&damage_signature(blocks[0]), blocks[1], blocks[2]].concat()).unwrap();
+    let (verified, report) = certtool_verify_chain(&chain);
+    assert!(!verified, "certtool accepted a damaged signature");
+    assert!(report.contains("The signature in the certificate is invalid"), "{report}");
+}
+
+/// Runs `certtool --verify-chain` on a PEM file: whether it verified, and its report.
+fn certtool_verify_chain(path: &std::path::Path) -> (bool, String) {
+    let output =
+        Command::new("certtool").arg("--verify-chain").arg("--infile").arg(path).output().unwrap();
+    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// Flips the last bit of a PEM certificate's DER, which lies in its signature.
 fn damage_signature(pem: &str) -> String {
     use base64::Engine as _;
     let engine = base64::engine::general_purpose::STANDARD;
-    let body: String = pem
-        .lines()
-        .filter(|line| !line.starts_with("-----"))
-        .collect();
+    let body: String = pem.lines().filter(|line| !line.starts_with("-----")).collect();
     let mut der = engine.decode(body).unwrap();
     *der.last_mut().unwrap() ^= 0x01;
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        engine.encode(der)
-    )
+    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", engine.encode(der))
 }

@@ -60,26 +60,14 @@ pub(super) fn print_room(room: &Room) -> anyhow::Result<()> {
 pub(super) fn print_room_table(rooms: &[Room]) -> anyhow::Result<()> {
     let mut stdout = io::stdout().lock();
     if rooms.is_empty() {
-        writeln!(
-            stdout,
-            "no rooms yet: create one with `rdv room create NAME`"
-        )?;
+        writeln!(stdout, "no rooms yet: create one with `rdv room create NAME`")?;
         return Ok(());
     }
-    let width = rooms
-        .iter()
-        .map(|room| room.name.as_str().len())
-        .max()
-        .unwrap_or(0)
-        .max(4);
+    let width = rooms.iter().map(|room| room.name.as_str().len()).max().unwrap_or(0).max(4);
     writeln!(stdout, "{:width$}  {:40}  CREATED", "NAME", "JAMI ID")?;
     for room in rooms {
         let (name, jami_id) = (room.name.as_str(), room.identity.account_id().to_string());
-        writeln!(
-            stdout,
-            "{name:width$}  {jami_id:40}  {}",
-            rfc3339(room.created_at)
-        )?;
+        writeln!(stdout, "{name:width$}  {jami_id:40}  {}", rfc3339(room.created_at))?;
     }
     Ok(())
 }

@@ -65,11 +65,7 @@ impl RoomCommand {
                 let Some(room) = store.room(&name).await? else {
                     bail!("no room named \"{name}\"");
                 };
-                if json {
-                    print_json(&RoomView::new(&room))
-                } else {
-                    print_room(&room)
-                }
+                if json { print_json(&RoomView::new(&room)) } else { print_room(&room) }
             }
             Self::Delete { name, json } => {
                 let name: RoomName = name.parse()?;
@@ -81,10 +77,7 @@ impl RoomCommand {
                 if json {
                     print_json(&deleted)
                 } else {
-                    println!(
-                        "deleted room {} (Jami ID {})",
-                        deleted.name, deleted.jami_id
-                    );
+                    println!("deleted room {} (Jami ID {})", deleted.name, deleted.jami_id);
                     Ok(())
                 }
             }
@@ -100,23 +93,13 @@ async fn create(config: &Config, name: &RoomName, json: bool) -> anyhow::Result<
         return Err(StoreError::RoomExists(name.clone()).into());
     }
     tracing::info!(room = %name, "generating the room's Jami identity (RSA-4096 keys)");
-    let identity = RoomIdentity::generate()
-        .await
-        .context("creating the room's Jami identity")?;
+    let identity = RoomIdentity::generate().await.context("creating the room's Jami identity")?;
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |since| {
-            i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
-        });
-    let room = store
-        .create_room(name, &identity, &RoomPolicy::default(), now)
-        .await?;
+        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX));
+    let room = store.create_room(name, &identity, &RoomPolicy::default(), now).await?;
     tracing::info!(room = %room.name, jami_id = %room.identity.account_id(), "room created");
-    if json {
-        print_json(&RoomView::new(&room))
-    } else {
-        print_room(&room)
-    }
+    if json { print_json(&RoomView::new(&room)) } else { print_room(&room) }
 }
 
 /// Opens the store of a data directory that must already exist.

@@ -3,10 +3,7 @@ use std::io::Write as _;
 use super::*;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn file(contents: &str) -> tempfile::NamedTempFile {
@@ -39,19 +36,11 @@ fn layers_override_in_order() {
     assert_eq!(config.data_dir, PathBuf::from("/from/file"));
     assert_eq!(config.log.format, LogFormat::Json);
 
-    let environment = [
-        ("RDV_DATA_DIR", "/from/env"),
-        ("RDV_LOG__FORMAT", "text"),
-        ("OTHER", "x"),
-    ];
+    let environment = [("RDV_DATA_DIR", "/from/env"), ("RDV_LOG__FORMAT", "text"), ("OTHER", "x")];
     let config = load(contents, &environment, &Overrides::default()).unwrap();
     assert_eq!(config.data_dir, PathBuf::from("/from/env"));
     assert_eq!(config.log.format, LogFormat::Text);
-    assert_eq!(
-        config.log.filter,
-        LogFilter::parse("debug").unwrap(),
-        "file value kept"
-    );
+    assert_eq!(config.log.filter, LogFilter::parse("debug").unwrap(), "file value kept");
 
     let overrides = Overrides {
         data_dir: Some("/from/flag".into()),
@@ -72,63 +61,43 @@ fn unknown_keys_are_rejected_by_name() {
         ("[dht]\nport = 4222\n", &[][..], "dht"),
         ("", &[("RDV_DATADIR", "/x")][..], "datadir"),
     ] {
-        let error = load(contents, environment, &Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let error = load(contents, environment, &Overrides::default()).unwrap_err().to_string();
         assert!(error.contains(key), "{error:?} does not name {key}");
     }
 }
 
 #[test]
 fn config_file_variable_is_not_a_key() {
-    let config = load(
-        "",
-        &[("RDV_CONFIG", "/somewhere.toml")],
-        &Overrides::default(),
-    )
-    .unwrap();
+    let config = load("", &[("RDV_CONFIG", "/somewhere.toml")], &Overrides::default()).unwrap();
     assert_eq!(config.data_dir, PathBuf::from("./data"));
 }
 
 #[test]
 fn wrong_types_and_values_are_rejected_by_key() {
-    let error = load("[log]\nformat = \"xml\"\n", &[], &Overrides::default())
-        .unwrap_err()
-        .to_string();
+    let error =
+        load("[log]\nformat = \"xml\"\n", &[], &Overrides::default()).unwrap_err().to_string();
     assert!(
         error.contains("\"xml\"") && error.contains("log.format") && error.contains("\"json\""),
         "{error}"
     );
-    let error = load("data_dir = [\"a\"]\n", &[], &Overrides::default())
-        .unwrap_err()
-        .to_string();
+    let error = load("data_dir = [\"a\"]\n", &[], &Overrides::default()).unwrap_err().to_string();
     assert!(error.contains("data_dir"), "{error}");
-    let error = load("log = 1\n", &[], &Overrides::default())
-        .unwrap_err()
-        .to_string();
+    let error = load("log = 1\n", &[], &Overrides::default()).unwrap_err().to_string();
     assert!(error.contains("log"), "{error}");
-    let error = load("[log]\nfilter = \"rdv=loud\"\n", &[], &Overrides::default())
-        .unwrap_err()
-        .to_string();
+    let error =
+        load("[log]\nfilter = \"rdv=loud\"\n", &[], &Overrides::default()).unwrap_err().to_string();
     assert!(error.contains("log.filter"), "{error}");
-    let error = load("data_dir = \"\"\n", &[], &Overrides::default())
-        .unwrap_err()
-        .to_string();
+    let error = load("data_dir = \"\"\n", &[], &Overrides::default()).unwrap_err().to_string();
     assert!(error.contains("data_dir"), "{error}");
-    let error = load("data_dir = \n", &[], &Overrides::default())
-        .unwrap_err()
-        .to_string();
+    let error = load("data_dir = \n", &[], &Overrides::default()).unwrap_err().to_string();
     assert!(error.contains("TOML") || error.contains("parse"), "{error}");
 }
 
 #[test]
 fn a_named_file_must_exist() {
-    let error = Config::load(
-        Some(Path::new("/nonexistent/rdv.toml")),
-        env(&[]),
-        &Overrides::default(),
-    )
-    .unwrap_err();
+    let error =
+        Config::load(Some(Path::new("/nonexistent/rdv.toml")), env(&[]), &Overrides::default())
+            .unwrap_err();
     assert!(matches!(error, ConfigError::FileNotFound(_)), "{error}");
 }
 

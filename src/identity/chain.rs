@@ -160,10 +160,7 @@ pub fn verify_device_chain(pem: &str) -> Result<VerifiedChain, ChainError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| ChainError::Pem(error.to_string()))?;
     if let Some(block) = blocks.iter().find(|block| block.label != "CERTIFICATE") {
-        return Err(ChainError::Pem(format!(
-            "unexpected PEM block {:?}",
-            block.label
-        )));
+        return Err(ChainError::Pem(format!("unexpected PEM block {:?}", block.label)));
     }
     if !(2..=MAX_CHAIN_LEN).contains(&blocks.len()) {
         return Err(ChainError::Length(blocks.len()));
@@ -196,24 +193,13 @@ pub fn verify_device_chain(pem: &str) -> Result<VerifiedChain, ChainError> {
         };
         certificate
             .verify_signature(Some(issuer.public_key()))
-            .map_err(|error| ChainError::BadSignature {
-                index,
-                reason: error.to_string(),
-            })?;
+            .map_err(|error| ChainError::BadSignature { index, reason: error.to_string() })?;
     }
 
-    let public_keys_der: Vec<Vec<u8>> = certificates
-        .iter()
-        .map(|c| c.public_key().raw.to_vec())
-        .collect();
-    let valid_from = certificates
-        .iter()
-        .map(|c| c.validity().not_before.timestamp())
-        .max();
-    let valid_until = certificates
-        .iter()
-        .map(|c| c.validity().not_after.timestamp())
-        .min();
+    let public_keys_der: Vec<Vec<u8>> =
+        certificates.iter().map(|c| c.public_key().raw.to_vec()).collect();
+    let valid_from = certificates.iter().map(|c| c.validity().not_before.timestamp()).max();
+    let valid_until = certificates.iter().map(|c| c.validity().not_after.timestamp()).min();
     Ok(VerifiedChain {
         account_id: AccountId::from_spki_der(&public_keys_der[1]),
         device_id: DeviceId::from_spki_der(&public_keys_der[0]),

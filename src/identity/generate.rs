@@ -20,7 +20,7 @@ use rsa::pkcs8::EncodePrivateKey;
 use rustls_pki_types::PrivatePkcs8KeyDer;
 use time::OffsetDateTime;
 
-use super::{CertifiedKey, DeviceId, IdentityError, PrivateKeyPem};
+use super::{CertifiedKey, ChainLevel, DeviceId, IdentityError, PrivateKeyPem};
 
 /// RSA modulus size of every key in the chain; Jami's default (`key_length = 4096`).
 pub(crate) const KEY_BITS: usize = 4096;
@@ -44,23 +44,19 @@ pub(super) fn generate_chain(now: OffsetDateTime) -> Result<GeneratedChain, Iden
     let [ca_key, account_key, device_key] = std::thread::scope(|scope| {
         let workers = [(); 3].map(|()| scope.spawn(generate_key));
         // A panic in key generation is a bug: let it propagate.
-        workers.map(|worker| {
-            worker
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        workers.map(|worker| worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     });
     let (ca_key, account_key, device_key) = (ca_key?, account_key?, device_key?);
 
-    let ca_params = certificate_params("Jami CA", &ca_key, true, now)?;
+    let ca_params = certificate_params(ChainLevel::Ca, &ca_key, now)?;
     let ca_certificate = ca_params.self_signed(&ca_key)?;
     let ca_issuer = Issuer::new(ca_params, &ca_key);
 
-    let account_params = certificate_params("Jami", &account_key, true, now)?;
+    let account_params = certificate_params(ChainLevel::Account, &account_key, now)?;
     let account_certificate = account_params.signed_by(&account_key, &ca_issuer)?;
     let account_issuer = Issuer::new(account_params, &account_key);
 
-    let device_params = certificate_params("Jami device", &device_key, false, now)?;
+    let device_params = certificate_params(ChainLevel::Device, &device_key, now)?;
     let device_certificate = device_params.signed_by(&device_key, &account_issuer)?;
 
     let certified = |key: &KeyPair, certificate: &rcgen::Certificate| CertifiedKey {
@@ -78,14 +74,10 @@ fn generate_key() -> Result<KeyPair, IdentityError> {
     let key = rsa::PrivateKey::new(&mut rand::rng(), KEY_BITS)
         .map_err(|error| IdentityError::KeyGeneration(error.to_string()))?;
     // The PKCS#8 document zeroises itself on drop.
-    let pkcs8 = key
-        .to_pkcs8_der()
-        .map_err(|error| IdentityError::KeyGeneration(error.to_string()))?;
+    let pkcs8 =
+        key.to_pkcs8_der().map_err(|error| IdentityError::KeyGeneration(error.to_string()))?;
     let der = PrivatePkcs8KeyDer::from(pkcs8.as_bytes());
-    Ok(KeyPair::from_pkcs8_der_and_sign_algo(
-        &der,
-        &PKCS_RSA_SHA384,
-    )?)
+    Ok(KeyPair::from_pkcs8_der_and_sign_algo(&der, &PKCS_RSA_SHA384)?)
 }
 
 /// Loads a stored PKCS#8 PEM key for signing with RSA-SHA384.
@@ -95,20 +87,21 @@ pub(super) fn load_key(private_key: &PrivateKeyPem) -> Result<KeyPair, String> {
 }
 
 fn certificate_params(
-    common_name: &str,
+    level: ChainLevel,
     key: &KeyPair,
-    is_ca: bool,
     now: OffsetDateTime,
 ) -> Result<CertificateParams, IdentityError> {
+    let (common_name, is_ca) = match level {
+        ChainLevel::Ca => ("Jami CA", true),
+        ChainLevel::Account => ("Jami", true),
+        ChainLevel::Device => ("Jami device", false),
+    };
     let spki = key.subject_public_key_info();
     let key_id = DeviceId::from_spki_der(&spki);
 
     let mut name = DistinguishedName::new();
     name.push(DnType::CommonName, printable(common_name)?);
-    name.push(
-        DnType::CustomDnType(OID_LDAP_UID.to_vec()),
-        printable(&key_id.to_string())?,
-    );
+    name.push(DnType::CustomDnType(OID_LDAP_UID.to_vec()), printable(&key_id.to_string())?);
 
     let mut params = CertificateParams::default();
     params.distinguished_name = name;

@@ -115,11 +115,7 @@ mod tests {
     #[test]
     fn rejects_wrong_length_and_non_hex() {
         assert!("0f106b".parse::<AccountId>().is_err());
-        assert!(
-            "zz106bf56b3b56c4f345514d2cebdd5774758dfd"
-                .parse::<AccountId>()
-                .is_err()
-        );
+        assert!("zz106bf56b3b56c4f345514d2cebdd5774758dfd".parse::<AccountId>().is_err());
         let long = "5757c743fcac3e32c0cf7ed6c233f108630f77d3a482fa10d7c6b3078bf54cb4";
         assert!(long.parse::<DeviceId>().is_err());
         assert!(long.parse::<DeviceLongId>().is_ok());

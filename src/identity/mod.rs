@@ -112,12 +112,12 @@ impl RoomIdentity {
     /// Generates a new identity on a blocking thread, so the async runtime keeps running
     /// during the seconds that three RSA-4096 key generations take.
     pub async fn generate() -> Result<Self, IdentityError> {
-        tokio::task::spawn_blocking(|| Self::generate_blocking(SystemTime::now()))
-            .await
-            .map_err(|join_error| match join_error.try_into_panic() {
+        tokio::task::spawn_blocking(|| Self::generate_blocking(SystemTime::now())).await.map_err(
+            |join_error| match join_error.try_into_panic() {
                 Ok(panic) => std::panic::resume_unwind(panic),
                 Err(_) => IdentityError::Cancelled,
-            })?
+            },
+        )?
     }
 
     /// Generates a new identity valid from `now`. Blocks for seconds.
@@ -138,11 +138,8 @@ impl RoomIdentity {
         if chain.certificates_der().len() != 3 {
             return Err(ChainError::Length(chain.certificates_der().len()).into());
         }
-        let levels = [
-            (ChainLevel::Device, &device),
-            (ChainLevel::Account, &account),
-            (ChainLevel::Ca, &ca),
-        ];
+        let levels =
+            [(ChainLevel::Device, &device), (ChainLevel::Account, &account), (ChainLevel::Ca, &ca)];
         for ((level, part), public_key_der) in levels.into_iter().zip(chain.public_keys_der()) {
             let key = generate::load_key(&part.private_key)
                 .map_err(|reason| IdentityError::InvalidPrivateKey { level, reason })?;
@@ -150,12 +147,7 @@ impl RoomIdentity {
                 return Err(IdentityError::KeyMismatch(level));
             }
         }
-        Ok(Self {
-            ca,
-            account,
-            device,
-            chain,
-        })
+        Ok(Self { ca, account, device, chain })
     }
 
     /// The room's Jami ID (account id).
@@ -200,10 +192,7 @@ impl RoomIdentity {
 }
 
 fn chain_pem(leaf_first: [&CertifiedKey; 3]) -> String {
-    leaf_first
-        .iter()
-        .map(|part| part.certificate_pem.as_str())
-        .collect()
+    leaf_first.iter().map(|part| part.certificate_pem.as_str()).collect()
 }
 
 #[cfg(test)]

@@ -63,20 +63,14 @@ fn chain_has_jami_shape() {
 
     for certificate in [&device, &account, &ca] {
         assert_eq!(certificate.version().0, 2, "X.509 v3");
-        assert_eq!(
-            certificate.signature_algorithm.algorithm,
-            OID_PKCS1_SHA384WITHRSA
-        );
+        assert_eq!(certificate.signature_algorithm.algorithm, OID_PKCS1_SHA384WITHRSA);
         let PublicKey::RSA(key) = certificate.public_key().parsed().unwrap() else {
             panic!("not an RSA key");
         };
         assert_eq!(key.key_size(), 4096);
         assert_eq!(key.exponent, [0x01, 0x00, 0x01]);
         let serial = certificate.raw_serial();
-        assert!(
-            !serial.is_empty() && serial.len() <= 9 && serial[0] & 0x80 == 0,
-            "{serial:?}"
-        );
+        assert!(!serial.is_empty() && serial.len() <= 9 && serial[0] & 0x80 == 0, "{serial:?}");
         let validity = certificate.validity();
         let lifetime = validity.not_after.timestamp() - validity.not_before.timestamp();
         assert_eq!(lifetime, 10 * 365 * 24 * 3600);
@@ -85,16 +79,9 @@ fn chain_has_jami_shape() {
     let (ca_cn, ca_uid) = name_fields(ca.subject());
     assert_eq!(
         (ca_cn.as_str(), ca_uid.as_str()),
-        (
-            "Jami CA",
-            &*DeviceId::from_spki_der(ca.public_key().raw).to_string()
-        )
+        ("Jami CA", &*DeviceId::from_spki_der(ca.public_key().raw).to_string())
     );
-    assert_eq!(
-        ca.issuer().as_raw(),
-        ca.subject().as_raw(),
-        "CA is self-signed"
-    );
+    assert_eq!(ca.issuer().as_raw(), ca.subject().as_raw(), "CA is self-signed");
 
     let (account_cn, account_uid) = name_fields(account.subject());
     assert_eq!(account_cn, "Jami");
@@ -113,56 +100,25 @@ fn chain_has_jami_shape() {
         let usage = issuer.key_usage().unwrap().unwrap();
         assert!(usage.critical);
         assert!(usage.value.key_cert_sign() && usage.value.crl_sign());
-        assert_eq!(
-            usage.value.flags, 0b110_0000,
-            "keyCertSign and cRLSign only"
-        );
-        let ski = issuer
-            .get_extension_unique(&OID_X509_EXT_SUBJECT_KEY_IDENTIFIER)
-            .unwrap()
-            .unwrap();
+        assert_eq!(usage.value.flags, 0b110_0000, "keyCertSign and cRLSign only");
+        let ski =
+            issuer.get_extension_unique(&OID_X509_EXT_SUBJECT_KEY_IDENTIFIER).unwrap().unwrap();
         assert!(!ski.critical);
         let ParsedExtension::SubjectKeyIdentifier(key_id) = ski.parsed_extension() else {
             panic!("unparsed SKI");
         };
-        assert_eq!(
-            key_id.0,
-            DeviceId::from_spki_der(issuer.public_key().raw).as_bytes()
-        );
-        assert_eq!(
-            issuer.extensions().len(),
-            3,
-            "SKI, basicConstraints, keyUsage, nothing else"
-        );
+        assert_eq!(key_id.0, DeviceId::from_spki_der(issuer.public_key().raw).as_bytes());
+        assert_eq!(issuer.extensions().len(), 3, "SKI, basicConstraints, keyUsage, nothing else");
     }
-    assert!(
-        device.extensions().is_empty(),
-        "Jami device certificates have no extensions"
-    );
+    assert!(device.extensions().is_empty(), "Jami device certificates have no extensions");
     assert!(!device.is_ca());
-    assert!(
-        device
-            .subject_alternative_name()
-            .unwrap()
-            .is_none_or(|san| !san
-                .value
-                .general_names
-                .iter()
-                .any(|n| matches!(n, GeneralName::DNSName(_))))
-    );
+    assert!(device.subject_alternative_name().unwrap().is_none_or(|san| {
+        !san.value.general_names.iter().any(|n| matches!(n, GeneralName::DNSName(_)))
+    }));
 
-    assert_eq!(
-        identity.account_id(),
-        AccountId::from_spki_der(account.public_key().raw)
-    );
-    assert_eq!(
-        identity.device_id(),
-        DeviceId::from_spki_der(device.public_key().raw)
-    );
-    assert_eq!(
-        identity.device_long_id(),
-        DeviceLongId::from_spki_der(device.public_key().raw)
-    );
+    assert_eq!(identity.account_id(), AccountId::from_spki_der(account.public_key().raw));
+    assert_eq!(identity.device_id(), DeviceId::from_spki_der(device.public_key().raw));
+    assert_eq!(identity.device_long_id(), DeviceLongId::from_spki_der(device.public_key().raw));
 }
 
 #[test]
@@ -203,37 +159,22 @@ fn stored_parts_round_trip_and_keys_must_match() {
     )
     .unwrap();
     assert_eq!(reloaded.account_id(), identity.account_id());
-    assert_eq!(
-        reloaded.certificate_chain_pem(),
-        identity.certificate_chain_pem()
-    );
+    assert_eq!(reloaded.certificate_chain_pem(), identity.certificate_chain_pem());
 
     let mut swapped = identity.device().clone();
     swapped.private_key = identity.account().private_key.clone();
     let error =
         RoomIdentity::from_parts(identity.ca().clone(), identity.account().clone(), swapped)
             .unwrap_err();
-    assert!(
-        matches!(error, IdentityError::KeyMismatch(ChainLevel::Device)),
-        "{error}"
-    );
+    assert!(matches!(error, IdentityError::KeyMismatch(ChainLevel::Device)), "{error}");
 
     let mut garbage = identity.ca().clone();
     garbage.private_key = PrivateKeyPem::new("not a key".into());
-    let error = RoomIdentity::from_parts(
-        garbage,
-        identity.account().clone(),
-        identity.device().clone(),
-    )
-    .unwrap_err();
+    let error =
+        RoomIdentity::from_parts(garbage, identity.account().clone(), identity.device().clone())
+            .unwrap_err();
     assert!(
-        matches!(
-            error,
-            IdentityError::InvalidPrivateKey {
-                level: ChainLevel::Ca,
-                ..
-            }
-        ),
+        matches!(error, IdentityError::InvalidPrivateKey { level: ChainLevel::Ca, .. }),
         "{error}"
     );
 
@@ -251,13 +192,7 @@ fn stored_parts_round_trip_and_keys_must_match() {
 fn private_keys_never_show_in_debug_output() {
     let text = format!("{:?}", identity());
     assert!(!text.contains("PRIVATE KEY"), "{text}");
-    assert!(
-        identity()
-            .device()
-            .private_key
-            .expose()
-            .starts_with("-----BEGIN PRIVATE KEY-----")
-    );
+    assert!(identity().device().private_key.expose().starts_with("-----BEGIN PRIVATE KEY-----"));
 }
 
 #[test]
@@ -270,28 +205,17 @@ fn malformed_chains_are_rejected() {
     let cases: Vec<(String, IsExpected)> = vec![
         (String::new(), |e| matches!(e, ChainError::Length(0))),
         ("garbage".into(), |e| matches!(e, ChainError::Length(0))),
-        (
-            "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n".into(),
-            |e| matches!(e, ChainError::Pem(_)),
-        ),
+        ("-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n".into(), |e| {
+            matches!(e, ChainError::Pem(_))
+        }),
         (device.clone(), |e| matches!(e, ChainError::Length(1))),
         (device.repeat(9), |e| matches!(e, ChainError::Length(9))),
-        (format!("{ca}{ca}"), |e| {
-            matches!(e, ChainError::SelfSignedLeaf)
+        (format!("{ca}{ca}"), |e| matches!(e, ChainError::SelfSignedLeaf)),
+        (format!("{device}{ca}"), |e| matches!(e, ChainError::BrokenLink { index: 0 })),
+        (format!("{device}{account}"), |e| matches!(e, ChainError::Unrooted)),
+        (format!("{device}{account}{ca}{}", identity.device().private_key.expose()), |e| {
+            matches!(e, ChainError::Pem(_))
         }),
-        (format!("{device}{ca}"), |e| {
-            matches!(e, ChainError::BrokenLink { index: 0 })
-        }),
-        (format!("{device}{account}"), |e| {
-            matches!(e, ChainError::Unrooted)
-        }),
-        (
-            format!(
-                "{device}{account}{ca}{}",
-                identity.device().private_key.expose()
-            ),
-            |e| matches!(e, ChainError::Pem(_)),
-        ),
         (format!("{device}{account}{ca}{device}"), |e| {
             matches!(e, ChainError::BrokenLink { index: 2 })
         }),
@@ -315,10 +239,7 @@ fn tampered_signature_is_rejected() {
     ]
     .concat();
     let error = verify_device_chain(&pem).unwrap_err();
-    assert!(
-        matches!(error, ChainError::BadSignature { index: 1, .. }),
-        "{error}"
-    );
+    assert!(matches!(error, ChainError::BadSignature { index: 1, .. }), "{error}");
 }
 
 #[test]
@@ -330,16 +251,11 @@ fn a_leaf_cannot_issue_certificates() {
         rcgen::Issuer::from_ca_cert_pem(&identity.device().certificate_pem, &device_key).unwrap();
     let leaf_key = generate::load_key(&identity.account().private_key).unwrap();
     let mut params = rcgen::CertificateParams::default();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "rogue");
+    params.distinguished_name.push(rcgen::DnType::CommonName, "rogue");
     let rogue = params.signed_by(&leaf_key, &issuer).unwrap();
     let pem = format!("{}{}", rogue.pem(), identity.certificate_chain_pem());
     let error = verify_device_chain(&pem).unwrap_err();
-    assert!(
-        matches!(error, ChainError::IssuerNotCa { index: 1 }),
-        "{error}"
-    );
+    assert!(matches!(error, ChainError::IssuerNotCa { index: 1 }), "{error}");
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -352,22 +268,13 @@ async fn generation_leaves_the_runtime_free() {
     }
     let generated = generation.await.unwrap().unwrap();
     assert_ne!(generated.account_id(), identity().account_id());
-    assert!(
-        turns_while_generating > 0,
-        "the single runtime thread was blocked"
-    );
+    assert!(turns_while_generating > 0, "the single runtime thread was blocked");
 }
 
 fn pem_block(der: &[u8]) -> String {
     use base64::Engine as _;
     let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
+    let lines: Vec<&str> =
+        body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
 }

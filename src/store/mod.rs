@@ -90,10 +90,7 @@ impl Store {
     /// Opens (creating if needed) the database in `data_dir` and brings its schema up to date.
     pub async fn open(data_dir: &DataDir) -> Result<Self, StoreError> {
         let path = data_dir.database_path();
-        let io_error = |source| StoreError::Io {
-            path: path.clone(),
-            source,
-        };
+        let io_error = |source| StoreError::Io { path: path.clone(), source };
         data_dir::ensure_private_file(&path).map_err(io_error)?;
         let options = SqliteConnectOptions::new()
             .filename(&path)
@@ -108,21 +105,15 @@ impl Store {
             .await
             .map_err(|error| classify(error, &path))?;
 
-        let lock = lock_file(data_dir.migration_lock_path())
-            .await
-            .map_err(io_error)?;
+        let lock = lock_file(data_dir.migration_lock_path()).await.map_err(io_error)?;
         let migrated = MIGRATOR.run(&pool).await;
         drop(lock);
         migrated.map_err(|error| match error {
-            sqlx::migrate::MigrateError::VersionMissing(version) => StoreError::SchemaTooNew {
-                path: path.clone(),
-                version,
-            },
+            sqlx::migrate::MigrateError::VersionMissing(version) => {
+                StoreError::SchemaTooNew { path: path.clone(), version }
+            }
             sqlx::migrate::MigrateError::Execute(error) => classify(error, &path),
-            source => StoreError::Migration {
-                path: path.clone(),
-                source,
-            },
+            source => StoreError::Migration { path: path.clone(), source },
         })?;
         Ok(Self { pool })
     }
@@ -154,10 +145,7 @@ async fn lock_file(path: PathBuf) -> std::io::Result<std::fs::File> {
 /// Recognises a damaged or foreign database file among sqlx errors.
 fn classify(error: sqlx::Error, path: &Path) -> StoreError {
     if let sqlx::Error::Database(database_error) = &error
-        && matches!(
-            database_error.code().as_deref(),
-            Some(SQLITE_NOTADB | SQLITE_CORRUPT)
-        )
+        && matches!(database_error.code().as_deref(), Some(SQLITE_NOTADB | SQLITE_CORRUPT))
     {
         return StoreError::Corrupt {
             path: path.to_owned(),

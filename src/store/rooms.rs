@@ -98,26 +98,17 @@ impl Store {
 
     /// All rooms, by name.
     pub async fn rooms(&self) -> Result<Vec<Room>, StoreError> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            room_columns!(),
-            " FROM rooms ORDER BY lower(name)"
-        );
+        const SQL: &str = concat!("SELECT ", room_columns!(), " FROM rooms ORDER BY lower(name)");
         let rows: Vec<RoomRow> = sqlx::query_as(SQL).fetch_all(&self.pool).await?;
         rows.into_iter().map(RoomRow::into_room).collect()
     }
 
     /// The room with this name, in any case.
     pub async fn room(&self, name: &RoomName) -> Result<Option<Room>, StoreError> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            room_columns!(),
-            " FROM rooms WHERE lower(name) = lower($1)"
-        );
-        let row: Option<RoomRow> = sqlx::query_as(SQL)
-            .bind(name.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+        const SQL: &str =
+            concat!("SELECT ", room_columns!(), " FROM rooms WHERE lower(name) = lower($1)");
+        let row: Option<RoomRow> =
+            sqlx::query_as(SQL).bind(name.as_str()).fetch_optional(&self.pool).await?;
         row.map(RoomRow::into_room).transpose()
     }
 
@@ -126,10 +117,8 @@ impl Store {
     pub async fn delete_room(&self, name: &RoomName) -> Result<Option<DeletedRoom>, StoreError> {
         const SQL: &str =
             "DELETE FROM rooms WHERE lower(name) = lower($1) RETURNING name, account_id";
-        let deleted: Option<(String, String)> = sqlx::query_as(SQL)
-            .bind(name.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+        let deleted: Option<(String, String)> =
+            sqlx::query_as(SQL).bind(name.as_str()).fetch_optional(&self.pool).await?;
         Ok(deleted.map(|(name, jami_id)| DeletedRoom { name, jami_id }))
     }
 }
@@ -145,14 +134,8 @@ pub struct DeletedRoom {
 
 impl RoomRow {
     fn into_room(self) -> Result<Room, StoreError> {
-        let damaged = |reason: String| StoreError::DamagedRoom {
-            name: self.name.clone(),
-            reason,
-        };
-        let name: RoomName = self
-            .name
-            .parse()
-            .map_err(|error| damaged(format!("{error}")))?;
+        let damaged = |reason: String| StoreError::DamagedRoom { name: self.name.clone(), reason };
+        let name: RoomName = self.name.parse().map_err(|error| damaged(format!("{error}")))?;
         let certified = |certificate_pem: &String, private_key: &String| CertifiedKey {
             certificate_pem: certificate_pem.clone(),
             private_key: PrivateKeyPem::new(private_key.clone()),
@@ -169,11 +152,7 @@ impl RoomRow {
             identity.device_id().to_string(),
             identity.device_long_id().to_string(),
         ];
-        if stored_ids
-            .iter()
-            .zip(&derived_ids)
-            .any(|(stored, derived)| *stored != derived)
-        {
+        if stored_ids.iter().zip(&derived_ids).any(|(stored, derived)| *stored != derived) {
             return Err(damaged("stored ids do not match its certificates".into()));
         }
         let max_participants = self
@@ -192,13 +171,7 @@ impl RoomRow {
             layout: parse_layout(&self.layout)
                 .ok_or_else(|| damaged(format!("unknown layout {:?}", self.layout)))?,
         };
-        Ok(Room {
-            id: RoomId(self.id),
-            name,
-            identity,
-            policy,
-            created_at: self.created_at,
-        })
+        Ok(Room { id: RoomId(self.id), name, identity, policy, created_at: self.created_at })
     }
 }
 
@@ -215,9 +188,7 @@ fn admission_text(admission: Admission) -> &'static str {
 }
 
 fn parse_admission(text: &str) -> Option<Admission> {
-    [Admission::Open, Admission::AllowList]
-        .into_iter()
-        .find(|a| admission_text(*a) == text)
+    [Admission::Open, Admission::AllowList].into_iter().find(|a| admission_text(*a) == text)
 }
 
 fn layout_text(layout: Layout) -> &'static str {

@@ -9,9 +9,7 @@ use crate::room::RoomPolicy;
 fn identity(index: usize) -> RoomIdentity {
     static IDENTITIES: OnceLock<Vec<RoomIdentity>> = OnceLock::new();
     IDENTITIES.get_or_init(|| {
-        (0..2)
-            .map(|_| RoomIdentity::generate_blocking(SystemTime::now()).unwrap())
-            .collect()
+        (0..2).map(|_| RoomIdentity::generate_blocking(SystemTime::now()).unwrap()).collect()
     })[index]
         .clone()
 }
@@ -21,9 +19,7 @@ fn name(text: &str) -> RoomName {
 }
 
 async fn open(dir: &tempfile::TempDir) -> Store {
-    Store::open(&DataDir::open(dir.path()).unwrap())
-        .await
-        .unwrap()
+    Store::open(&DataDir::open(dir.path()).unwrap()).await.unwrap()
 }
 
 #[tokio::test]
@@ -33,12 +29,7 @@ async fn rooms_round_trip() {
     assert!(store.rooms().await.unwrap().is_empty());
 
     let created = store
-        .create_room(
-            &name("Lobby"),
-            &identity(0),
-            &RoomPolicy::default(),
-            1_700_000_000,
-        )
+        .create_room(&name("Lobby"), &identity(0), &RoomPolicy::default(), 1_700_000_000)
         .await
         .unwrap();
     assert_eq!(created.name.as_str(), "Lobby");
@@ -46,37 +37,17 @@ async fn rooms_round_trip() {
     assert_eq!(created.created_at, 1_700_000_000);
     assert_eq!(created.policy, RoomPolicy::default());
 
-    let found = store
-        .room(&name("lobby"))
-        .await
-        .unwrap()
-        .expect("found regardless of case");
+    let found = store.room(&name("lobby")).await.unwrap().expect("found regardless of case");
     assert_eq!(found.id, created.id);
-    assert_eq!(
-        found.identity.certificate_chain_pem(),
-        identity(0).certificate_chain_pem()
-    );
-    assert_eq!(
-        found.identity.device().private_key,
-        identity(0).device().private_key
-    );
+    assert_eq!(found.identity.certificate_chain_pem(), identity(0).certificate_chain_pem());
+    assert_eq!(found.identity.device().private_key, identity(0).device().private_key);
 
     store
-        .create_room(
-            &name("alpha"),
-            &identity(1),
-            &RoomPolicy::default(),
-            1_700_000_001,
-        )
+        .create_room(&name("alpha"), &identity(1), &RoomPolicy::default(), 1_700_000_001)
         .await
         .unwrap();
-    let names: Vec<_> = store
-        .rooms()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.name.to_string())
-        .collect();
+    let names: Vec<_> =
+        store.rooms().await.unwrap().into_iter().map(|r| r.name.to_string()).collect();
     assert_eq!(names, ["alpha", "Lobby"]);
 
     let deleted = store.delete_room(&name("LOBBY")).await.unwrap().unwrap();
@@ -91,10 +62,7 @@ async fn rooms_round_trip() {
 async fn names_are_unique_regardless_of_case() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
-    store
-        .create_room(&name("standup"), &identity(0), &RoomPolicy::default(), 0)
-        .await
-        .unwrap();
+    store.create_room(&name("standup"), &identity(0), &RoomPolicy::default(), 0).await.unwrap();
     let error = store
         .create_room(&name("StandUp"), &identity(1), &RoomPolicy::default(), 0)
         .await
@@ -113,15 +81,9 @@ async fn names_are_unique_regardless_of_case() {
 async fn database_is_private_and_reopens() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
-    store
-        .create_room(&name("keep"), &identity(0), &RoomPolicy::default(), 0)
-        .await
-        .unwrap();
+    store.create_room(&name("keep"), &identity(0), &RoomPolicy::default(), 0).await.unwrap();
     store.close().await;
-    let mode = std::fs::metadata(dir.path().join("rdv.sqlite3"))
-        .unwrap()
-        .permissions()
-        .mode();
+    let mode = std::fs::metadata(dir.path().join("rdv.sqlite3")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 
     let reopened = open(&dir).await;
@@ -135,10 +97,7 @@ async fn loose_permissions_are_tightened() {
     std::fs::write(&path, b"").unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     open(&dir).await;
-    assert_eq!(
-        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
 }
 
 #[tokio::test]
@@ -147,9 +106,7 @@ async fn a_foreign_file_is_reported_and_left_alone() {
     let path = dir.path().join("rdv.sqlite3");
     let garbage = b"this is not a database, but somebody's precious notes\n".repeat(100);
     std::fs::write(&path, &garbage).unwrap();
-    let error = Store::open(&DataDir::open(dir.path()).unwrap())
-        .await
-        .unwrap_err();
+    let error = Store::open(&DataDir::open(dir.path()).unwrap()).await.unwrap_err();
     assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
     assert_eq!(std::fs::read(&path).unwrap(), garbage);
 }
@@ -166,45 +123,25 @@ async fn a_newer_schema_is_refused() {
     .await
     .unwrap();
     store.close().await;
-    let error = Store::open(&DataDir::open(dir.path()).unwrap())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            error,
-            StoreError::SchemaTooNew {
-                version: 99990101000000,
-                ..
-            }
-        ),
-        "{error}"
-    );
+    let error = Store::open(&DataDir::open(dir.path()).unwrap()).await.unwrap_err();
+    assert!(matches!(error, StoreError::SchemaTooNew { version: 99990101000000, .. }), "{error}");
 }
 
 #[tokio::test]
 async fn a_damaged_room_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
-    store
-        .create_room(&name("broken"), &identity(0), &RoomPolicy::default(), 0)
-        .await
-        .unwrap();
+    store.create_room(&name("broken"), &identity(0), &RoomPolicy::default(), 0).await.unwrap();
     sqlx::query("UPDATE rooms SET device_private_key = $1")
         .bind(identity(1).device().private_key.expose())
         .execute(&store.pool)
         .await
         .unwrap();
     let error = store.rooms().await.unwrap_err();
-    assert!(
-        matches!(&error, StoreError::DamagedRoom { name, .. } if name == "broken"),
-        "{error}"
-    );
+    assert!(matches!(&error, StoreError::DamagedRoom { name, .. } if name == "broken"), "{error}");
     assert!(!error.to_string().contains("PRIVATE KEY"));
-    let deleted = store
-        .delete_room(&name("broken"))
-        .await
-        .unwrap()
-        .expect("damaged rooms can be deleted");
+    let deleted =
+        store.delete_room(&name("broken")).await.unwrap().expect("damaged rooms can be deleted");
     assert_eq!(deleted.name, "broken");
     assert!(store.rooms().await.unwrap().is_empty());
 }

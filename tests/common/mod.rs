@@ -32,17 +32,8 @@ impl Run {
             "expected failure, got {}: {}{}",
             self.code, self.stdout, self.stderr
         );
-        let errors: Vec<&str> = self
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("error: "))
-            .collect();
-        assert_eq!(
-            errors.len(),
-            1,
-            "one error line expected in {:?}",
-            self.stderr
-        );
+        let errors: Vec<&str> = self.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+        assert_eq!(errors.len(), 1, "one error line expected in {:?}", self.stderr);
         errors[0].to_owned()
     }
 
@@ -55,9 +46,7 @@ impl Run {
 
 impl Rdv {
     pub fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("temporary directory"),
-        }
+        Self { dir: tempfile::tempdir().expect("temporary directory") }
     }
 
     /// The working directory.
@@ -88,11 +77,7 @@ impl Rdv {
     }
 
     pub fn run_command(&self, mut command: Command) -> Run {
-        let Output {
-            status,
-            stdout,
-            stderr,
-        } = command.output().expect("rdv runs");
+        let Output { status, stdout, stderr } = command.output().expect("rdv runs");
         Run {
             code: status.code().expect("rdv exited normally, not by a signal"),
             stdout: String::from_utf8(stdout).expect("UTF-8 output"),
@@ -116,8 +101,5 @@ pub fn prerequisite(what: &str, present: bool) -> bool {
 
 /// Whether `program args...` runs and exits successfully.
 pub fn runs(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .output()
-        .is_ok_and(|output| output.status.success())
+    Command::new(program).args(args).output().is_ok_and(|output| output.status.success())
 }
