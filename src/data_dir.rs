@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 /// File name of the SQLite database inside the data directory.
 const DATABASE_FILE: &str = "rdv.sqlite3";
 
-/// File name of the lock taken while migrating the schema.
-const MIGRATION_LOCK_FILE: &str = "rdv.lock";
+/// File name of the lock taken while the database is opened and migrated.
+const SETUP_LOCK_FILE: &str = "rdv.lock";
 
 /// The data directory could not be used. The operator is at fault.
 #[derive(Debug, thiserror::Error)]
@@ -78,9 +78,9 @@ impl DataDir {
         self.path.join(DATABASE_FILE)
     }
 
-    /// The lock file that serialises schema migrations between processes.
-    pub fn migration_lock_path(&self) -> PathBuf {
-        self.path.join(MIGRATION_LOCK_FILE)
+    /// The lock file that serialises opening and migrating the database between processes.
+    pub fn setup_lock_path(&self) -> PathBuf {
+        self.path.join(SETUP_LOCK_FILE)
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! The database lives in the data directory with mode 0600, since it holds private keys. It
 //! runs in WAL mode with a busy timeout, so the CLI and a running server can use it at once;
-//! schema migrations are serialised between processes by a lock file. The SQL is portable
+//! opening and migrating the database are serialised between processes by a lock file. The SQL is portable
 //! (`$n` placeholders, standard types) so that a PostgreSQL backend can share it.
 
 mod rooms;
@@ -99,29 +99,38 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(|error| classify(error, &path))?;
-
-        let lock = lock_file(data_dir.migration_lock_path()).await.map_err(io_error)?;
-        let migrated = MIGRATOR.run(&pool).await;
+        // The first connection switches a new database to WAL mode, which SQLite does not
+        // wait for if another process holds the file; opening and migrating are therefore
+        // serialised between processes. Later connections find WAL mode already set.
+        let lock = lock_file(data_dir.setup_lock_path()).await.map_err(io_error)?;
+        let pool = connect_and_migrate(options, &path).await;
         drop(lock);
-        migrated.map_err(|error| match error {
-            sqlx::migrate::MigrateError::VersionMissing(version) => {
-                StoreError::SchemaTooNew { path: path.clone(), version }
-            }
-            sqlx::migrate::MigrateError::Execute(error) => classify(error, &path),
-            source => StoreError::Migration { path: path.clone(), source },
-        })?;
-        Ok(Self { pool })
+        Ok(Self { pool: pool? })
     }
 
     /// Closes every connection, waiting for them to finish.
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+async fn connect_and_migrate(
+    options: SqliteConnectOptions,
+    path: &Path,
+) -> Result<SqlitePool, StoreError> {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .map_err(|error| classify(error, path))?;
+    MIGRATOR.run(&pool).await.map_err(|error| match error {
+        sqlx::migrate::MigrateError::VersionMissing(version) => {
+            StoreError::SchemaTooNew { path: path.to_owned(), version }
+        }
+        sqlx::migrate::MigrateError::Execute(error) => classify(error, path),
+        source => StoreError::Migration { path: path.to_owned(), source },
+    })?;
+    Ok(pool)
 }
 
 /// Takes an exclusive lock on `path` (created if needed) off the async runtime; the lock is
