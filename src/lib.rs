@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod data_dir;
+pub mod dht;
 pub mod identity;
 pub mod room;
 pub mod store;

@@ -3,21 +3,19 @@
 //! GnuTLS's `gnutls_pubkey_get_key_id` hashes the DER SubjectPublicKeyInfo: SHA-1 for the
 //! short id that OpenDHT calls `InfoHash`, SHA-256 for the long id (`PkId`). Hex is lowercase.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha1::Sha1;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 /// A key id could not be parsed from text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("expected {expected} lowercase hex digits, got {got:?}")]
 pub struct ParseIdError {
-    expected: usize,
-    got: String,
+    pub(crate) expected: usize,
+    pub(crate) got: String,
 }
 
+/// Defines a fixed-size id type with hex text form, serde as hex, and derivation from an
+/// SPKI by hashing. Used for the identity ids here and for the DHT's `InfoHash`.
 macro_rules! key_id {
     ($(#[$doc:meta])* $name:ident, $len:literal, $hash:ty) => {
         $(#[$doc])*
@@ -27,7 +25,7 @@ macro_rules! key_id {
         impl $name {
             /// Derives the id from a DER-encoded SubjectPublicKeyInfo.
             pub fn from_spki_der(spki_der: &[u8]) -> Self {
-                Self(<$hash>::digest(spki_der).into())
+                Self(<$hash as ::sha2::Digest>::digest(spki_der).into())
             }
 
             /// Wraps raw id bytes.
@@ -41,24 +39,24 @@ macro_rules! key_id {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(&hex::encode(self.0))
             }
         }
 
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 write!(f, concat!(stringify!($name), "({})"), self)
             }
         }
 
-        impl FromStr for $name {
-            type Err = ParseIdError;
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::identity::ParseIdError;
 
             /// Parses lowercase hex, as Jami prints it. Uppercase is accepted and normalised.
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                let error = || ParseIdError { expected: 2 * $len, got: s.to_owned() };
+                let error = || $crate::identity::ParseIdError { expected: 2 * $len, got: s.to_owned() };
                 let mut bytes = [0u8; $len];
                 if s.len() != 2 * $len {
                     return Err(error());
@@ -68,20 +66,22 @@ macro_rules! key_id {
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.collect_str(self)
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = String::deserialize(deserializer)?;
-                text.parse().map_err(serde::de::Error::custom)
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <String as ::serde::Deserialize>::deserialize(deserializer)?;
+                text.parse().map_err(<D::Error as ::serde::de::Error>::custom)
             }
         }
     };
 }
+
+pub(crate) use key_id;
 
 key_id!(
     /// A Jami account id ("Jami ID"): SHA-1 of the account public key, 40 hex digits.

@@ -16,6 +16,7 @@ use rcgen::PublicKeyData;
 use zeroize::Zeroizing;
 
 pub use chain::{ChainError, VerifiedChain, verify_device_chain};
+pub(crate) use ids::key_id;
 pub use ids::{AccountId, DeviceId, DeviceLongId, ParseIdError};
 
 /// Why an identity could not be created or loaded.

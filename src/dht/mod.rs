@@ -1,0 +1,9 @@
+//! The OpenDHT node (opendht-wire.md): wire format, values and their crypto.
+//!
+//! Work in progress: the wire codec and value format come first; the sans-IO node core, its
+//! UDP driver and the rooms' publication follow.
+
+pub mod crypto;
+mod infohash;
+
+pub use infohash::InfoHash;
