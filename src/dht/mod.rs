@@ -5,5 +5,7 @@
 
 pub mod crypto;
 mod infohash;
+pub mod value;
+pub mod wire;
 
 pub use infohash::InfoHash;
