@@ -30,6 +30,31 @@ impl InfoHash {
         std::array::from_fn(|i| self.0[i] ^ other.0[i])
     }
 
+    /// This hash with bit `index` set.
+    pub(crate) fn with_bit(mut self, index: u32) -> Self {
+        self.0[(index / 8) as usize] |= 0x80 >> (index % 8);
+        self
+    }
+
+    /// Index of the last set bit, or `None` for the zero hash (OpenDHT's `lowbit`).
+    pub(crate) fn lowest_set_bit(&self) -> Option<u32> {
+        let (index, byte) = self.0.iter().enumerate().rev().find(|(_, byte)| **byte != 0)?;
+        Some(8 * index as u32 + 7 - byte.trailing_zeros())
+    }
+
+    /// A random hash sharing the first `prefix_bits` bits of this one.
+    pub(crate) fn random_with_prefix(&self, prefix_bits: u32, rng: &mut impl rand::Rng) -> Self {
+        let mut random = [0u8; 20];
+        rng.fill_bytes(&mut random);
+        let mut out = *self;
+        for index in prefix_bits.min(160)..160 {
+            let byte = (index / 8) as usize;
+            let mask = 0x80 >> (index % 8);
+            out.0[byte] = (out.0[byte] & !mask) | (random[byte] & mask);
+        }
+        out
+    }
+
     /// Number of leading bits shared with `other` (160 when equal).
     pub fn common_bits(&self, other: &Self) -> u32 {
         let distance = self.distance(other);
@@ -72,5 +97,21 @@ mod tests {
         assert_eq!(a.common_bits(&a), 160);
         assert_eq!(a.distance(&b), bytes);
         assert!(a.is_zero() && !b.is_zero());
+    }
+
+    #[test]
+    fn bit_helpers() {
+        let zero = InfoHash::ZERO;
+        assert_eq!(zero.lowest_set_bit(), None);
+        let one = zero.with_bit(0);
+        assert_eq!(one.as_bytes()[0], 0x80);
+        assert_eq!(one.lowest_set_bit(), Some(0));
+        assert_eq!(one.with_bit(13).lowest_set_bit(), Some(13));
+        assert_eq!(zero.with_bit(159).lowest_set_bit(), Some(159));
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
+        for prefix in [0, 1, 9, 80, 159, 160] {
+            let target = one.with_bit(40).random_with_prefix(prefix, &mut rng);
+            assert!(target.common_bits(&one.with_bit(40)) >= prefix);
+        }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod crypto;
 mod infohash;
+pub mod routing;
 pub mod value;
 pub mod wire;
 
