@@ -6,6 +6,7 @@
 pub mod crypto;
 mod infohash;
 pub mod routing;
+pub mod storage;
 pub mod value;
 pub mod wire;
 
