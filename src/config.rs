@@ -46,6 +46,31 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Logging.
     pub log: LogConfig,
+    /// The DHT node.
+    pub dht: DhtConfig,
+}
+
+/// The DHT node's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DhtConfig {
+    /// UDP port for IPv4 and IPv6; 0 picks a free one.
+    pub port: u16,
+    /// `host:port` addresses to join the network through.
+    pub bootstrap: Vec<String>,
+    /// Network id; Jami's is 0.
+    pub network: u32,
+    /// Also use IPv6 when the host has it.
+    pub ipv6: bool,
+}
+
+/// The public bootstrap host Jami clients use.
+pub const JAMI_BOOTSTRAP: &str = "bootstrap.jami.net:4222";
+
+impl Default for DhtConfig {
+    fn default() -> Self {
+        Self { port: 4222, bootstrap: vec![JAMI_BOOTSTRAP.to_owned()], network: 0, ipv6: true }
+    }
 }
 
 /// Logging configuration.
@@ -115,6 +140,8 @@ pub struct Overrides {
     pub log_filter: Option<String>,
     /// `--log-format`.
     pub log_format: Option<LogFormat>,
+    /// `--bootstrap`, repeatable; replaces `dht.bootstrap` when given.
+    pub bootstrap: Vec<String>,
 }
 
 /// The configuration schema as written in files and the environment.
@@ -123,6 +150,7 @@ pub struct Overrides {
 struct RawConfig {
     data_dir: PathBuf,
     log: RawLog,
+    dht: DhtConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,7 +162,11 @@ struct RawLog {
 
 impl Default for RawConfig {
     fn default() -> Self {
-        Self { data_dir: PathBuf::from("./data"), log: RawLog::default() }
+        Self {
+            data_dir: PathBuf::from("./data"),
+            log: RawLog::default(),
+            dht: DhtConfig::default(),
+        }
     }
 }
 
@@ -170,6 +202,9 @@ impl Config {
             config::Environment::with_prefix(ENV_PREFIX)
                 .prefix_separator("_")
                 .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("dht.bootstrap")
+                .try_parsing(true)
                 .source(Some(environment)),
         );
         if let Some(data_dir) = &overrides.data_dir {
@@ -180,6 +215,9 @@ impl Config {
         }
         if let Some(format) = overrides.log_format {
             builder = builder.set_override("log.format", format.name())?;
+        }
+        if !overrides.bootstrap.is_empty() {
+            builder = builder.set_override("dht.bootstrap", overrides.bootstrap.clone())?;
         }
         let raw: RawConfig = builder.build()?.try_deserialize()?;
         raw.validate()
@@ -196,7 +234,22 @@ impl RawConfig {
         }
         let filter = LogFilter::parse(&self.log.filter)
             .map_err(|reason| ConfigError::InvalidValue { key: "log.filter", reason })?;
-        Ok(Config { data_dir: self.data_dir, log: LogConfig { filter, format: self.log.format } })
+        for address in &self.dht.bootstrap {
+            let valid = address.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0)
+            });
+            if !valid {
+                return Err(ConfigError::InvalidValue {
+                    key: "dht.bootstrap",
+                    reason: format!("{address:?} is not HOST:PORT"),
+                });
+            }
+        }
+        Ok(Config {
+            data_dir: self.data_dir,
+            log: LogConfig { filter, format: self.log.format },
+            dht: self.dht,
+        })
     }
 }
 

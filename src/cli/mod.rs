@@ -33,7 +33,12 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server on the configured data directory.
-    Run,
+    Run {
+        /// A DHT node to join the network through, HOST:PORT; repeatable. Replaces
+        /// `dht.bootstrap`.
+        #[arg(long, value_name = "HOST:PORT")]
+        bootstrap: Vec<String>,
+    },
     /// Create, list, show and delete rooms.
     #[command(subcommand)]
     Room(room::RoomCommand),
@@ -46,13 +51,17 @@ impl Cli {
             data_dir: self.data_dir.clone(),
             log_filter: self.log_filter.clone(),
             log_format: self.log_format,
+            bootstrap: match &self.command {
+                Command::Run { bootstrap } => bootstrap.clone(),
+                Command::Room(_) => Vec::new(),
+            },
         }
     }
 
     /// Runs the command.
     pub(crate) async fn execute(self, config: &Config) -> anyhow::Result<()> {
         match self.command {
-            Command::Run => run::run(config).await,
+            Command::Run { .. } => run::run(config).await,
             Command::Room(command) => command.execute(config).await,
         }
     }

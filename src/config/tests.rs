@@ -46,6 +46,7 @@ fn layers_override_in_order() {
         data_dir: Some("/from/flag".into()),
         log_filter: Some("rdv=trace".into()),
         log_format: Some(LogFormat::Json),
+        bootstrap: Vec::new(),
     };
     let config = load(contents, &environment, &overrides).unwrap();
     assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
@@ -58,7 +59,7 @@ fn unknown_keys_are_rejected_by_name() {
     for (contents, environment, key) in [
         ("colour = true\n", &[][..], "colour"),
         ("[log]\nlevel = \"info\"\n", &[][..], "level"),
-        ("[dht]\nport = 4222\n", &[][..], "dht"),
+        ("[turn]\nport = 3478\n", &[][..], "turn"),
         ("", &[("RDV_DATADIR", "/x")][..], "datadir"),
     ] {
         let error = load(contents, environment, &Overrides::default()).unwrap_err().to_string();
@@ -107,4 +108,45 @@ fn example_file_is_valid_and_states_the_defaults() {
     let from_example = Config::load(Some(&example), env(&[]), &Overrides::default()).unwrap();
     let defaults = load("", &[], &Overrides::default()).unwrap();
     assert_eq!(from_example, defaults);
+}
+
+#[test]
+fn dht_settings_layer_too() {
+    let config = load("", &[], &Overrides::default()).unwrap();
+    assert_eq!(config.dht, DhtConfig::default());
+    assert_eq!(config.dht.bootstrap, [JAMI_BOOTSTRAP]);
+
+    let contents = "[dht]\nport = 0\nbootstrap = [\"10.0.0.1:4222\"]\nnetwork = 7\nipv6 = false\n";
+    let config = load(contents, &[], &Overrides::default()).unwrap();
+    assert_eq!(
+        config.dht,
+        DhtConfig { port: 0, bootstrap: vec!["10.0.0.1:4222".into()], network: 7, ipv6: false }
+    );
+
+    let environment = [
+        ("RDV_DHT__BOOTSTRAP", "a.example:1,b.example:2"),
+        ("RDV_DHT__PORT", "5000"),
+        ("RDV_DATA_DIR", "123"),
+    ];
+    let config = load(contents, &environment, &Overrides::default()).unwrap();
+    assert_eq!(config.dht.bootstrap, ["a.example:1", "b.example:2"]);
+    assert_eq!(config.dht.port, 5000);
+    assert_eq!(config.data_dir, PathBuf::from("123"), "numbers stay paths");
+
+    let overrides = Overrides { bootstrap: vec!["127.0.0.1:14222".into()], ..Overrides::default() };
+    let config = load(contents, &environment, &overrides).unwrap();
+    assert_eq!(config.dht.bootstrap, ["127.0.0.1:14222"]);
+
+    for bad in [
+        "[dht]\nbootstrap = [\"nohost\"]\n",
+        "[dht]\nbootstrap = [\"h:0\"]\n",
+        "[dht]\nport = 70000\n",
+        "[dht]\nlisten = 1\n",
+    ] {
+        let error = load(bad, &[], &Overrides::default()).unwrap_err().to_string();
+        assert!(
+            error.contains("dht") || error.contains("listen") || error.contains("port"),
+            "{bad}: {error}"
+        );
+    }
 }

@@ -4,7 +4,9 @@
 //! UDP driver and the rooms' publication follow.
 
 pub mod crypto;
+pub mod driver;
 mod infohash;
+pub mod node;
 pub mod routing;
 pub mod storage;
 pub mod value;

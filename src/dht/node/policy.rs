@@ -1,0 +1,47 @@
+//! Which values are acceptable, on receipt from the network (opendht-wire.md §7.3–7.6): the
+//! structure must hold, signed values must verify with their owner key, and a certificate
+//! (type 8) is stored only at its own public-key id.
+
+use crate::dht::InfoHash;
+use crate::dht::crypto::PublicKey;
+use crate::dht::value::{Content, Value, ValueType};
+
+/// Why a value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Structure (id, signature fields, size).
+    #[error("{0}")]
+    Structure(#[from] crate::dht::value::ValueError),
+    /// The owner key is not an RSA public key.
+    #[error("bad owner key")]
+    OwnerKey,
+    /// The signature does not verify.
+    #[error("bad signature")]
+    Signature,
+    /// A certificate value not at its own key id.
+    #[error("certificate at a foreign key")]
+    CertificateKey,
+}
+
+/// Checks `value`, found or to be stored at `key`.
+pub fn check(key: &InfoHash, value: &Value) -> Result<(), Refusal> {
+    value.check()?;
+    let Content::Clear { body, signature } = &value.content else { return Ok(()) };
+    if let (Some(owner), Some(signature)) = (&body.owner, signature) {
+        let owner = PublicKey::from_spki_der(owner).map_err(|_| Refusal::OwnerKey)?;
+        owner.verify(&body.to_sign(), signature).map_err(|_| Refusal::Signature)?;
+    } else if body.value_type == ValueType::CERTIFICATE && certificate_id(&body.data) != Some(*key)
+    {
+        return Err(Refusal::CertificateKey);
+    }
+    Ok(())
+}
+
+/// The public-key id of the first certificate of a certificate value's data: a msgpack bin
+/// holding a PEM chain.
+pub fn certificate_id(data: &[u8]) -> Option<InfoHash> {
+    let pem: serde_bytes::ByteBuf = rmp_serde::from_slice(data).ok()?;
+    let (_, block) = x509_parser::pem::parse_x509_pem(&pem).ok()?;
+    let certificate = block.parse_x509().ok()?;
+    Some(InfoHash::from_spki_der(certificate.public_key().raw))
+}
