@@ -7,6 +7,8 @@ pub mod config;
 pub mod data_dir;
 pub mod dht;
 pub mod identity;
+pub mod presence;
 pub mod room;
+pub mod server;
 pub mod store;
 pub mod telemetry;

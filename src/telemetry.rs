@@ -1,4 +1,7 @@
 //! Logging: `tracing` events to standard error, as text or JSON, filtered by `log.filter`.
+//! Text is coloured only when standard error is a terminal.
+
+use std::io::IsTerminal as _;
 
 use crate::config::{LogConfig, LogFormat};
 
@@ -6,7 +9,8 @@ use crate::config::{LogConfig, LogFormat};
 pub fn init_logging(config: &LogConfig) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(config.filter.to_env_filter())
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match config.format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -228,13 +228,3 @@ fn concurrent_commands_share_the_data_directory() {
     assert_eq!(names, ["east", "north", "south", "west"]);
     eprintln!("{readers_ok} of 5 concurrent listings found the data directory");
 }
-
-#[test]
-fn run_loads_rooms_and_says_it_cannot_serve_yet() {
-    let rdv = Rdv::new();
-    let created = rdv.run(&["room", "create", "lobby", "--json"]).json();
-    let run = rdv.run(&["run"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains(created["jami_id"].as_str().unwrap()), "{}", run.stderr);
-    assert!(run.stderr.contains("cannot serve them yet"), "{}", run.stderr);
-}

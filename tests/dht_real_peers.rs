@@ -3,95 +3,18 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
+#[path = "support/python_peer.rs"]
+mod python_peer;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{prerequisite, runs};
+use python_peer::{PYTHON, PythonPeer, free_udp_port};
 use rdv::dht::InfoHash;
 use rdv::dht::driver::{DriverConfig, spawn};
 use rdv::dht::node::{Event, NodeConfig};
 use rdv::dht::value::{Body, Content, Value, ValueType};
-use serde_json::{Value as Json, json};
-
-const PYTHON: &str = "/usr/bin/python3";
-/// Every wait is bounded; these operations take well under a second on loopback.
-const WAIT: Duration = Duration::from_secs(20);
-
-/// A python3-opendht node driven by tests/support/opendht_peer.py.
-struct PythonPeer {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<Json>,
-    port: u16,
-}
-
-impl PythonPeer {
-    fn start(port: u16, bootstrap: &[String]) -> Self {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/opendht_peer.py");
-        let mut child = Command::new(PYTHON)
-            .arg(script)
-            .arg(port.to_string())
-            .args(bootstrap)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(serde_json::from_str(&line).unwrap()).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut peer = Self { child, stdin, lines, port };
-        let ready = peer.next(|line| line.get("ready").is_some());
-        assert_eq!(ready["port"], port);
-        peer
-    }
-
-    /// The next line satisfying `wanted`, within [`WAIT`]; other lines are dropped.
-    fn next(&mut self, wanted: impl Fn(&Json) -> bool) -> Json {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line =
-                self.lines.recv_timeout(left).expect("python3-opendht peer answered in time");
-            if wanted(&line) {
-                return line;
-            }
-        }
-    }
-
-    fn command(&mut self, command: Json) -> Json {
-        writeln!(self.stdin, "{command}").unwrap();
-        self.stdin.flush().unwrap();
-        self.next(|line| line.get("event").is_none())
-    }
-
-    fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for PythonPeer {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "{}", json!({"cmd": "quit"}));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-    }
-}
+use serde_json::json;
 
 fn plain(id: u64, data: &[u8]) -> Value {
     Value {
@@ -103,11 +26,10 @@ fn plain(id: u64, data: &[u8]) -> Value {
     }
 }
 
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Waits for the first event matching `wanted` on an operation.
+/// Every wait is bounded; these operations take well under a second on loopback.
+const WAIT: Duration = Duration::from_secs(20);
+
 async fn wait_event(
     events: &mut tokio::sync::mpsc::Receiver<Event>,
     wanted: impl Fn(&Event) -> bool,
@@ -132,7 +54,7 @@ async fn our_node_and_opendht_nodes_exchange_values() {
     // Two real OpenDHT nodes, then ours joining through the first.
     let mut first = PythonPeer::start(free_udp_port(), &[]);
     let first_address = first.address();
-    let mut second = PythonPeer::start(free_udp_port(), &[first_address.clone()]);
+    let mut second = PythonPeer::start(free_udp_port(), std::slice::from_ref(&first_address));
     let config = DriverConfig {
         node: NodeConfig::new(InfoHash::of(&rand::random::<[u8; 20]>())),
         port: 0,

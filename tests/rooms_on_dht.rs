@@ -1,0 +1,218 @@
+//! `rdv run` publishes its rooms on the DHT and takes connection requests, checked with a real
+//! OpenDHT node (python3-opendht) and with a caller built like jamid's.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+#[path = "support/python_peer.rs"]
+mod python_peer;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::{Rdv, prerequisite, runs};
+use python_peer::{PYTHON, PythonPeer, free_udp_port};
+use rdv::dht::InfoHash;
+use rdv::dht::crypto::{PrivateKey, PublicKey};
+use rdv::dht::driver::{DriverConfig, spawn};
+use rdv::dht::node::{Event, NodeConfig};
+use rdv::dht::value::{Body, ValueType};
+use rdv::identity::RoomIdentity;
+use rdv::presence::{certificate_value, peer_key, seal};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// `rdv run` with its log lines collected.
+struct Server {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Server {
+    fn start(rdv: &Rdv, bootstrap: &str) -> Self {
+        let mut command =
+            rdv.command(&["run", "--bootstrap", bootstrap, "--log-filter", "info,rdv=debug"]);
+        command
+            .env("RDV_DHT__PORT", "0")
+            .env("RDV_DHT__IPV6", "false")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null());
+        let mut child = command.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines, seen: Vec::new() }
+    }
+
+    /// Waits for a log line containing every one of `parts`.
+    fn wait_for(&mut self, parts: &[&str]) -> String {
+        let deadline = Instant::now() + WAIT;
+        if let Some(line) = self.seen.iter().find(|line| parts.iter().all(|p| line.contains(p))) {
+            return line.clone();
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("no log line with {parts:?}; saw:\n{}", self.seen.join("\n"))
+            });
+            self.seen.push(line.clone());
+            if parts.iter().all(|p| line.contains(p)) {
+                return line;
+            }
+        }
+    }
+
+    /// SIGTERM, then the exit status within the wait bound.
+    fn stop(mut self) -> i32 {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "rdv run did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_room_is_published_and_takes_verified_requests() {
+    if !prerequisite("python3-opendht", runs(PYTHON, &["-c", "import opendht"])) {
+        return;
+    }
+    let rdv = Rdv::new();
+    let room = rdv.run(&["room", "create", "lobby", "--json"]).json();
+    let jami_id: InfoHash = room["jami_id"].as_str().unwrap().parse().unwrap();
+    let device_id: InfoHash = room["device_id"].as_str().unwrap().parse().unwrap();
+
+    let mut opendht = PythonPeer::start(free_udp_port(), &[]);
+    let mut server = Server::start(&rdv, &opendht.address());
+    server.wait_for(&["room listening for calls on the DHT", "lobby"]);
+    server.wait_for(&["device announcement stored on the DHT"]);
+    server.wait_for(&["device certificate stored on the DHT"]);
+
+    // A real OpenDHT node sees the announcement at the Jami ID, signed by that account.
+    let got = opendht.command(json!({"cmd": "get", "key": jami_id.to_string(), "signed": true}));
+    let announcement = &got["values"][0];
+    assert_eq!(announcement["owner"], jami_id.to_string(), "signed by the account: {got}");
+    #[derive(serde::Deserialize)]
+    struct Announcement {
+        dev: serde_bytes::ByteBuf,
+        pk: serde_bytes::ByteBuf,
+    }
+    let data = hex::decode(announcement["data"].as_str().unwrap()).unwrap();
+    let decoded: Announcement = rmp_serde::from_slice(&data).unwrap();
+    assert_eq!(decoded.dev.as_slice(), device_id.as_bytes());
+    assert_eq!(PublicKey::from_spki_der(&decoded.pk).unwrap().id(), device_id);
+
+    // ... and the device certificate at the device id.
+    let got = opendht.command(json!({"cmd": "get", "key": device_id.to_string()}));
+    let data = hex::decode(got["values"][0]["data"].as_str().unwrap()).unwrap();
+    let pem: serde_bytes::ByteBuf = rmp_serde::from_slice(&data).unwrap();
+    assert_eq!(std::str::from_utf8(&pem).unwrap(), room["certificate_chain_pem"].as_str().unwrap());
+
+    // A caller, built as jamid builds one: its own chain on the DHT, then a request sealed
+    // to the room's device and signed by the caller's device, at the room's peer key.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let caller = RoomIdentity::generate_blocking(SystemTime::now()).unwrap();
+    let caller_key = PrivateKey::from_pem(caller.device().private_key.expose()).unwrap();
+    let room_device =
+        PublicKey::from_spki_der(&pem_leaf_spki(room["certificate_chain_pem"].as_str().unwrap()))
+            .unwrap();
+    runtime.block_on(async {
+        let node = NodeConfig::new(InfoHash::of(b"caller node"));
+        let (dht, _task) =
+            spawn(DriverConfig { node, port: 0, ipv6: false, bootstrap: vec![opendht.address()] })
+                .await
+                .unwrap();
+        let mut published = dht
+            .announce(caller.device_id().into(), certificate_value(&caller), true)
+            .await
+            .unwrap();
+        wait_announced(&mut published.events).await;
+
+        let data = rmp_serde::to_vec_named(&JamiRequest {
+            id: 777,
+            ice_msg: "u\np\n",
+            is_answer: false,
+            conn_type: "videoCall",
+        })
+        .unwrap();
+        let mut body = Body::new(ValueType::USER_DATA, data);
+        body.user_type = Some("peer_request".into());
+        let request = seal(&caller_key, &room_device, 31337, body).unwrap();
+        let mut put = dht
+            .announce(peer_key(device_id.to_string().parse().unwrap()), request, false)
+            .await
+            .unwrap();
+        wait_announced(&mut put.events).await;
+
+        // Junk at the peer key: a plain, unencrypted value. Dropped and counted, not fatal.
+        let junk = rdv::dht::value::Value {
+            id: 5,
+            content: rdv::dht::value::Content::Clear {
+                body: Body::new(ValueType::USER_DATA, b"junk".to_vec()),
+                signature: None,
+            },
+        };
+        let mut junk = dht
+            .announce(peer_key(device_id.to_string().parse().unwrap()), junk, false)
+            .await
+            .unwrap();
+        let _ = junk.events.recv().await;
+    });
+    let line = server.wait_for(&["verified connection request", "lobby"]);
+    assert!(
+        line.contains(&caller.account_id().to_string()),
+        "logged with the caller's account id: {line}"
+    );
+    assert!(line.contains("request_id=777"), "{line}");
+    server.wait_for(&["dropped a value at our peer key"]);
+
+    assert_eq!(server.stop(), 0, "clean exit on SIGTERM");
+}
+
+#[derive(serde::Serialize)]
+struct JamiRequest<'a> {
+    id: u64,
+    ice_msg: &'a str,
+    #[serde(rename = "isAnswer")]
+    is_answer: bool,
+    #[serde(rename = "connType")]
+    conn_type: &'a str,
+}
+
+async fn wait_announced(events: &mut tokio::sync::mpsc::Receiver<Event>) {
+    tokio::time::timeout(WAIT, async {
+        while let Some(event) = events.recv().await {
+            if matches!(event, Event::Announced { .. }) {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("announced in time");
+}
+
+fn pem_leaf_spki(chain: &str) -> Vec<u8> {
+    rdv::identity::verify_device_chain(chain).unwrap().public_keys_der()[0].clone()
+}

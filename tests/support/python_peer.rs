@@ -1,0 +1,93 @@
+//! A python3-opendht node driven by tests/support/opendht_peer.py, for the real-peer tests.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value as Json, json};
+
+/// Every wait on the peer is bounded by this.
+const WAIT: Duration = Duration::from_secs(20);
+
+pub const PYTHON: &str = "/usr/bin/python3";
+
+/// A python3-opendht node driven by tests/support/opendht_peer.py.
+pub struct PythonPeer {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<Json>,
+    port: u16,
+}
+
+impl PythonPeer {
+    pub fn start(port: u16, bootstrap: &[String]) -> Self {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/opendht_peer.py");
+        let mut child = Command::new(PYTHON)
+            .arg(script)
+            .arg(port.to_string())
+            .args(bootstrap)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(serde_json::from_str(&line).unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut peer = Self { child, stdin, lines, port };
+        let ready = peer.next(|line| line.get("ready").is_some());
+        assert_eq!(ready["port"], port);
+        peer
+    }
+
+    /// The next line satisfying `wanted`, within [`WAIT`]; other lines are dropped.
+    pub fn next(&mut self, wanted: impl Fn(&Json) -> bool) -> Json {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line =
+                self.lines.recv_timeout(left).expect("python3-opendht peer answered in time");
+            if wanted(&line) {
+                return line;
+            }
+        }
+    }
+
+    pub fn command(&mut self, command: Json) -> Json {
+        writeln!(self.stdin, "{command}").unwrap();
+        self.stdin.flush().unwrap();
+        self.next(|line| line.get("event").is_none())
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PythonPeer {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "{}", json!({"cmd": "quit"}));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+/// A UDP port free at the time of asking.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
