@@ -6,11 +6,10 @@
 mod common;
 #[path = "support/python_peer.rs"]
 mod python_peer;
+#[path = "support/server.rs"]
+mod server;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use common::{Rdv, prerequisite, runs};
 use python_peer::{PYTHON, PythonPeer, free_udp_port};
@@ -22,77 +21,9 @@ use rdv::dht::value::{Body, ValueType};
 use rdv::identity::RoomIdentity;
 use rdv::presence::{certificate_value, peer_key, seal};
 use serde_json::json;
+use server::Server;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// `rdv run` with its log lines collected.
-struct Server {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Server {
-    fn start(rdv: &Rdv, bootstrap: &str) -> Self {
-        let mut command =
-            rdv.command(&["run", "--bootstrap", bootstrap, "--log-filter", "info,rdv=debug"]);
-        command
-            .env("RDV_DHT__PORT", "0")
-            .env("RDV_DHT__IPV6", "false")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null());
-        let mut child = command.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, lines, seen: Vec::new() }
-    }
-
-    /// Waits for a log line containing every one of `parts`.
-    fn wait_for(&mut self, parts: &[&str]) -> String {
-        let deadline = Instant::now() + WAIT;
-        if let Some(line) = self.seen.iter().find(|line| parts.iter().all(|p| line.contains(p))) {
-            return line.clone();
-        }
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("no log line with {parts:?}; saw:\n{}", self.seen.join("\n"))
-            });
-            self.seen.push(line.clone());
-            if parts.iter().all(|p| line.contains(p)) {
-                return line;
-            }
-        }
-    }
-
-    /// SIGTERM, then the exit status within the wait bound.
-    fn stop(mut self) -> i32 {
-        let pid = self.child.id().to_string();
-        std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(Instant::now() < deadline, "rdv run did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn a_room_is_published_and_takes_verified_requests() {
@@ -105,7 +36,7 @@ fn a_room_is_published_and_takes_verified_requests() {
     let device_id: InfoHash = room["device_id"].as_str().unwrap().parse().unwrap();
 
     let mut opendht = PythonPeer::start(free_udp_port(), &[]);
-    let mut server = Server::start(&rdv, &opendht.address());
+    let mut server = Server::start(&rdv, &[], &opendht.address());
     server.wait_for(&["room listening for calls on the DHT", "lobby"]);
     server.wait_for(&["device announcement stored on the DHT"]);
     server.wait_for(&["device certificate stored on the DHT"]);

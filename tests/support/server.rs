@@ -1,0 +1,92 @@
+//! `rdv run` as a child process, with its log lines collected, for end-to-end tests.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::common::Rdv;
+
+/// Every wait on the server is bounded by this.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// `rdv run` with its log lines collected.
+pub struct Server {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Server {
+    /// Starts `rdv run` on `rdv`'s data directory, bootstrapping on `bootstrap`, through
+    /// `wrapper` (a command prefix such as the jamid harness's `exec --`; empty for none).
+    pub fn start(rdv: &Rdv, wrapper: &[&str], bootstrap: &str) -> Self {
+        let rdv_binary = env!("CARGO_BIN_EXE_rdv");
+        let (program, prefix) = match wrapper.split_first() {
+            Some((program, rest)) => (*program, [rest, &[rdv_binary]].concat()),
+            None => (rdv_binary, Vec::new()),
+        };
+        let mut command = Command::new(program);
+        command
+            .args(prefix)
+            .args(["run", "--bootstrap", bootstrap, "--log-filter", "info,rdv=debug", "--data-dir"])
+            .arg(rdv.data_dir())
+            .current_dir(rdv.path())
+            .env("RDV_DHT__PORT", "0")
+            .env("RDV_DHT__IPV6", "false")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null());
+        let mut child = command.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines, seen: Vec::new() }
+    }
+
+    /// Waits for a log line containing every one of `parts`.
+    pub fn wait_for(&mut self, parts: &[&str]) -> String {
+        let deadline = Instant::now() + WAIT;
+        if let Some(line) = self.seen.iter().find(|line| parts.iter().all(|p| line.contains(p))) {
+            return line.clone();
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("no log line with {parts:?}; saw:\n{}", self.seen.join("\n"))
+            });
+            self.seen.push(line.clone());
+            if parts.iter().all(|p| line.contains(p)) {
+                return line;
+            }
+        }
+    }
+
+    /// SIGTERM, then the exit status within the wait bound.
+    pub fn stop(mut self) -> i32 {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "rdv run did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
