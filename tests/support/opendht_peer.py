@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A real OpenDHT 2.4.12 node (Debian's python3-opendht) driven by JSON lines, for tests.
 
-Usage: opendht_peer.py PORT [BOOTSTRAP_HOST:PORT ...]
+Usage: opendht_peer.py PORT [--no-rate-limit] [BOOTSTRAP_HOST:PORT ...]
 Prints {"ready": true, "node_id": ..., "port": ...} once running, then answers one JSON line per
 command read on stdin:
   {"cmd": "put", "key": HEX40, "data": HEX, "id": N}          -> {"ok": bool}
@@ -39,10 +39,14 @@ def describe(value, signed):
 
 def main():
     port = int(sys.argv[1])
+    arguments = sys.argv[2:]
     node = dht.DhtRunner()
     config = dht.DhtConfig()
+    if "--no-rate-limit" in arguments:
+        arguments.remove("--no-rate-limit")
+        config.setRateLimit(-1, -1)
     node.run(port=port, ipv4="127.0.0.1", ipv6="", config=config)
-    for address in sys.argv[2:]:
+    for address in arguments:
         host, bport = address.rsplit(":", 1)
         node.bootstrap(host, bport)
     say({"ready": True, "node_id": node.getNodeId().decode(), "port": port})
