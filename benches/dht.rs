@@ -6,6 +6,8 @@
 //!    requests in flight, against our node (tokio driver) and against a real OpenDHT 2.4.12
 //!    node (Debian's python3-opendht, rate limit off), and their ratio.
 
+#![allow(clippy::unwrap_used)] // a measuring tool: a failed unwrap is a failed measurement
+
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
