@@ -98,3 +98,58 @@ async fn our_node_and_opendht_nodes_exchange_values() {
     assert!(status.good_nodes.0 >= 2, "{status:?}");
     assert_eq!(status.stats.undecodable, 0, "every OpenDHT message decoded: {status:?}");
 }
+
+/// A `dhtnode` process (Debian's OpenDHT 2.4.12 command-line node), killed on drop.
+struct DhtNode(std::process::Child);
+
+impl Drop for DhtNode {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_node_joins_through_dhtnode() {
+    if !prerequisite("dhtnode (Debian dhtnode)", runs("dhtnode", &["--help"]))
+        || !prerequisite("python3-opendht", runs(PYTHON, &["-c", "import opendht"]))
+    {
+        return;
+    }
+    let port = free_udp_port();
+    let child = std::process::Command::new("dhtnode")
+        .args(["-s", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _dhtnode = DhtNode(child);
+    // dhtnode binds 0.0.0.0:port: once it has, the port cannot be bound on loopback.
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "dhtnode did not bind its port");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let bootstrap = format!("127.0.0.1:{port}");
+    let mut python = PythonPeer::start(free_udp_port(), std::slice::from_ref(&bootstrap));
+    let node = NodeConfig::new(InfoHash::of(&rand::random::<[u8; 20]>()));
+    let (dht, _task) =
+        spawn(DriverConfig { node, port: 0, ipv6: false, bootstrap: vec![bootstrap] })
+            .await
+            .unwrap();
+
+    let key = InfoHash::of(b"through dhtnode");
+    let mut announce = dht.announce(key, plain(3, b"via dhtnode"), false).await.unwrap();
+    wait_event(&mut announce.events, |e| matches!(e, Event::Announced { .. })).await;
+    let got = python.command(json!({"cmd": "get", "key": key.to_string()}));
+    assert_eq!(got["values"][0]["data"], hex::encode(b"via dhtnode"), "{got}");
+
+    let key = InfoHash::of(b"back through dhtnode");
+    let put = python.command(
+        json!({"cmd": "put", "key": key.to_string(), "data": hex::encode(b"hello"), "id": 4}),
+    );
+    assert_eq!(put["ok"], true);
+    let mut get = dht.get(key, None).await.unwrap();
+    let found = wait_event(&mut get.events, |e| matches!(e, Event::Values { .. })).await;
+    assert!(matches!(found, Event::Values { values, .. } if values == [plain(4, b"hello")]));
+}

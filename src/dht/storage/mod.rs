@@ -31,6 +31,8 @@ pub struct StorageLimits {
     pub bytes_per_source: usize,
     /// Listeners per key.
     pub listeners_per_key: usize,
+    /// Listeners in all.
+    pub listeners_total: usize,
 }
 
 impl Default for StorageLimits {
@@ -40,6 +42,7 @@ impl Default for StorageLimits {
             values_per_key: 1024,
             bytes_per_source: 4 << 20,
             listeners_per_key: 1024,
+            listeners_total: 65536,
         }
     }
 }
@@ -128,6 +131,7 @@ pub struct Storage {
     limits: StorageLimits,
     total_bytes: usize,
     bytes_by_source: HashMap<IpAddr, usize>,
+    listener_count: usize,
 }
 
 impl Storage {
@@ -283,9 +287,15 @@ impl Storage {
             *existing = listener;
             return Ok(Vec::new());
         }
-        if storage.listeners.len() >= self.limits.listeners_per_key {
+        if storage.listeners.len() >= self.limits.listeners_per_key
+            || self.listener_count >= self.limits.listeners_total
+        {
+            if storage.values.is_empty() && storage.listeners.is_empty() {
+                self.keys.remove(&key);
+            }
             return Err(StoreOutcome::OverQuota);
         }
+        self.listener_count += 1;
         let initial = storage
             .values
             .iter()
@@ -305,7 +315,9 @@ impl Storage {
         let mut notifications = Vec::new();
         let mut freed: Vec<(IpAddr, usize)> = Vec::new();
         for (key, storage) in &mut self.keys {
+            let listeners = storage.listeners.len();
             storage.listeners.retain(|listener| listener.expires > now);
+            self.listener_count -= listeners - storage.listeners.len();
             let (expired, kept): (Vec<_>, Vec<_>) =
                 storage.values.drain(..).partition(|stored| stored.expires <= now);
             storage.values = kept;

@@ -189,6 +189,7 @@ fn quotas_bound_memory_under_a_flood() {
         values_per_key: 50,
         bytes_per_source: 6_000,
         listeners_per_key: 2,
+        listeners_total: 100,
     };
     let mut storage = Storage::new(limits);
     let honest_key = InfoHash::of(b"honest");
@@ -213,6 +214,17 @@ fn quotas_bound_memory_under_a_flood() {
         let result = storage.listen(flooded_key, listener("l", socket, None, now));
         assert_eq!(result.is_err(), socket == 2, "listeners per key are capped");
     }
+    // A flood of listens over fresh keys stops at the total, and keeps no empty keys.
+    let accepted = (0..1000u32)
+        .filter(|n| {
+            storage.listen(InfoHash::of(&n.to_be_bytes()), listener("flood", *n, None, now)).is_ok()
+        })
+        .count();
+    assert_eq!(accepted, 98, "100 in all, 2 already taken");
+    let keys_before = storage.keys.len();
+    storage.expire(now + LISTENER_LIFETIME);
+    assert!(storage.keys.len() < keys_before, "lapsed listeners free their keys");
+    assert_eq!(storage.listener_count, 0);
 }
 
 #[test]
@@ -223,6 +235,7 @@ fn a_full_store_evicts_the_biggest_sources_oldest_value() {
         values_per_key: 100,
         bytes_per_source: 1_000,
         listeners_per_key: 1,
+        listeners_total: 1,
     };
     let mut storage = Storage::new(limits);
     let key = InfoHash::of(b"k");
