@@ -753,26 +753,10 @@ impl Node {
     fn execute(&mut self, key: InfoHash, action: Action, now: Instant) {
         match action {
             Action::Get(node, query) => {
-                let query = Query::Get { key, query, want: None };
-                self.send_request(
-                    node.address,
-                    Some(node.id),
-                    query,
-                    Purpose::Search(Some(key)),
-                    &[],
-                    now,
-                );
+                self.search_request(node, key, Query::Get { key, query, want: None }, now)
             }
             Action::Find(node) => {
-                let query = Query::Find { target: key, want: None };
-                self.send_request(
-                    node.address,
-                    Some(node.id),
-                    query,
-                    Purpose::Search(Some(key)),
-                    &[],
-                    now,
-                );
+                self.search_request(node, key, Query::Find { target: key, want: None }, now)
             }
             Action::Put { node, token, value, permanent } => {
                 let value_id = value.id;
@@ -800,6 +784,11 @@ impl Node {
                 );
             }
         }
+    }
+
+    /// A get or find on behalf of the search for `key`.
+    fn search_request(&mut self, node: NodeInfo, key: InfoHash, query: Query, now: Instant) {
+        self.send_request(node.address, Some(node.id), query, Purpose::Search(Some(key)), &[], now);
     }
 
     /// Refreshes stale buckets with a `find` of a random id in their range.
