@@ -1,0 +1,9 @@
+//! rdv-mixer: the media side of a room. One instance per room mixes the participants' audio
+//! (each hears everyone but themselves) and composites their video into one picture laid out
+//! the way Jami lays it out.
+//!
+//! The pure maths live in plain functions with their own tests: [`layout`] computes where each
+//! participant's picture goes, to the pixel, because Jami clients crop their tiles from the
+//! rectangles the server reports. The GStreamer pipelines come next.
+
+pub mod layout;
