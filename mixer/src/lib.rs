@@ -6,4 +6,5 @@
 //! participant's picture goes, to the pixel, because Jami clients crop their tiles from the
 //! rectangles the server reports. The GStreamer pipelines come next.
 
+pub mod audio;
 pub mod layout;
