@@ -4,7 +4,9 @@
 //!
 //! The pure maths live in plain functions with their own tests: [`layout`] computes where each
 //! participant's picture goes, to the pixel, because Jami clients crop their tiles from the
-//! rectangles the server reports. The GStreamer pipelines come next.
+//! rectangles the server reports; [`audio`] holds the mix-minus arithmetic. [`opus`] encodes and
+//! decodes through GStreamer.
 
 pub mod audio;
 pub mod layout;
+pub mod opus;
