@@ -8,5 +8,6 @@
 //! decodes through GStreamer.
 
 pub mod audio;
+pub mod engine;
 pub mod layout;
 pub mod opus;
