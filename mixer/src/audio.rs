@@ -167,4 +167,4 @@ pub fn plan_outputs(listeners: &[Listener]) -> BTreeMap<OutputKey, Vec<Participa
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -9,7 +9,7 @@ fn tone(freq: f32, amplitude: f32) -> Vec<f32> {
 }
 
 /// Amplitude of `freq` in `samples` (a single-bin DFT), relative to full scale.
-fn amplitude_at(samples: &[f32], freq: f32) -> f32 {
+pub(crate) fn amplitude_at(samples: &[f32], freq: f32) -> f32 {
     let (mut re, mut im) = (0.0f64, 0.0f64);
     for (i, s) in samples.iter().enumerate() {
         let phase = f64::from(TAU * freq) * i as f64 / f64::from(SAMPLE_RATE);

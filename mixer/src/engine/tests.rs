@@ -2,6 +2,7 @@ use std::f32::consts::TAU;
 
 use super::*;
 use crate::audio::SAMPLE_RATE;
+use crate::audio::tests::amplitude_at;
 
 const FREQUENCIES: [f32; 3] = [450.0, 1000.0, 1500.0];
 
@@ -10,16 +11,6 @@ fn frame(freq: f32, index: u64) -> Vec<f32> {
     (start..start + FRAME_SAMPLES)
         .map(|i| 0.2 * (TAU * freq * i as f32 / SAMPLE_RATE as f32).sin())
         .collect()
-}
-
-fn amplitude_at(samples: &[f32], freq: f32) -> f32 {
-    let (mut re, mut im) = (0.0f64, 0.0f64);
-    for (i, s) in samples.iter().enumerate() {
-        let phase = f64::from(TAU * freq) * i as f64 / f64::from(SAMPLE_RATE);
-        re += f64::from(*s) * phase.cos();
-        im += f64::from(*s) * phase.sin();
-    }
-    (2.0 * (re * re + im * im).sqrt() / samples.len() as f64) as f32
 }
 
 fn room() -> AudioMixer {
