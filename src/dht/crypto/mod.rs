@@ -247,11 +247,16 @@ fn legacy_gcm_decrypt(
     let plaintext = &keystreamed[..ciphertext.len()];
     let legacy = gcm_encrypt(key, iv, plaintext, plaintext)
         .map_err(|_| CryptoError::Decrypt("AES key size"))?;
-    if &legacy[ciphertext.len()..] == tag {
+    if constant_time_eq(&legacy[ciphertext.len()..], tag) {
         Ok(plaintext.to_vec())
     } else {
         Err(CryptoError::Decrypt("AES-GCM tag mismatch"))
     }
+}
+
+/// Compares two byte strings in time that depends only on their length.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |difference, (x, y)| difference | (x ^ y)) == 0
 }
 
 #[cfg(test)]
