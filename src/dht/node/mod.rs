@@ -607,7 +607,7 @@ impl Node {
         }
         match pending.purpose {
             Purpose::Search(Some(key)) => {
-                let values = self.verified_values(&key, reply.values.unwrap_or_default());
+                let values = self.verified_values(from, &key, reply.values.unwrap_or_default());
                 if let Some(search) = self.searches.get_mut(&key) {
                     search.add_candidates(&learned);
                     search.on_reply(&reply.sender, reply.token, now);
@@ -625,48 +625,47 @@ impl Node {
     }
 
     fn on_update(&mut self, from: SocketAddr, socket: u32, change: UpdateChange) {
-        let Some(search) = self.searches.values_mut().find(|search| search.has_socket(socket))
+        let Some(key) = self
+            .searches
+            .values()
+            .find(|search| search.has_socket(socket))
+            .map(|search| search.key)
         else {
             debug!(peer = %from, socket, "update for an unknown listen");
             return;
         };
-        let key = search.key;
         let event = match change {
             UpdateChange::Values { values, .. } => {
-                let slots = values.into_iter().filter_map(|slot| match slot {
-                    ValueSlot::Inline(value) => Some(value),
-                    ValueSlot::Size(_) => None,
-                });
-                let mut accepted = Vec::new();
-                for value in slots {
-                    match policy::check(&key, &value) {
-                        Ok(()) => accepted.push(value),
-                        Err(refusal) => {
-                            self.stats.refused_values += 1;
-                            debug!(peer = %from, %key, %refusal, "refused a notified value");
-                        }
-                    }
-                }
-                let Some(search) =
-                    self.searches.values_mut().find(|search| search.has_socket(socket))
-                else {
-                    return;
-                };
-                search.on_listen_values(socket, &accepted)
+                let accepted = self.verified_values(from, &key, values);
+                self.searches
+                    .get_mut(&key)
+                    .and_then(|search| search.on_listen_values(socket, &accepted))
             }
-            UpdateChange::Expired(ids) => search.on_listen_expired(socket, &ids),
+            UpdateChange::Expired(ids) => self
+                .searches
+                .get_mut(&key)
+                .and_then(|search| search.on_listen_expired(socket, &ids)),
             UpdateChange::Refreshed(_) => None,
         };
         self.events.extend(event);
     }
 
-    fn verified_values(&mut self, key: &InfoHash, slots: Vec<ValueSlot>) -> Vec<Value> {
+    /// The inline values that pass [`policy::check`]; refusals are counted and logged.
+    fn verified_values(
+        &mut self,
+        from: SocketAddr,
+        key: &InfoHash,
+        slots: Vec<ValueSlot>,
+    ) -> Vec<Value> {
         let mut values = Vec::new();
         for slot in slots {
             let ValueSlot::Inline(value) = slot else { continue };
             match policy::check(key, &value) {
                 Ok(()) => values.push(value),
-                Err(_) => self.stats.refused_values += 1,
+                Err(refusal) => {
+                    self.stats.refused_values += 1;
+                    debug!(peer = %from, %key, %refusal, "refused a value");
+                }
             }
         }
         values

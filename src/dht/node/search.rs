@@ -195,16 +195,7 @@ impl Search {
         let key = self.key;
         self.gets
             .iter_mut()
-            .filter_map(|op| {
-                let new: Vec<Value> = values
-                    .iter()
-                    .filter(|v| {
-                        crate::dht::storage::matches(v, op.query.as_ref()) && op.seen.insert(v.id)
-                    })
-                    .cloned()
-                    .collect();
-                (!new.is_empty()).then_some(Event::Values { operation: op.id, key, values: new })
-            })
+            .filter_map(|op| values_event(op.id, key, op.query.as_ref(), &mut op.seen, values))
             .collect()
     }
 
@@ -212,12 +203,7 @@ impl Search {
     pub(super) fn on_listen_values(&mut self, socket: u32, values: &[Value]) -> Option<Event> {
         let key = self.key;
         let op = self.listens.iter_mut().find(|op| op.socket == socket)?;
-        let new: Vec<Value> = values
-            .iter()
-            .filter(|v| crate::dht::storage::matches(v, op.query.as_ref()) && op.seen.insert(v.id))
-            .cloned()
-            .collect();
-        (!new.is_empty()).then_some(Event::Values { operation: op.id, key, values: new })
+        values_event(op.id, key, op.query.as_ref(), &mut op.seen, values)
     }
 
     /// A listened node reports values expired for `socket`.
@@ -336,6 +322,22 @@ impl Search {
         }
         (actions, events)
     }
+}
+
+/// The values matching `query` that the operation has not reported yet, as an event.
+fn values_event(
+    operation: OperationId,
+    key: InfoHash,
+    query: Option<&ValueQuery>,
+    seen: &mut HashSet<u64>,
+    values: &[Value],
+) -> Option<Event> {
+    let new: Vec<Value> = values
+        .iter()
+        .filter(|v| crate::dht::storage::matches(v, query) && seen.insert(v.id))
+        .cloned()
+        .collect();
+    (!new.is_empty()).then_some(Event::Values { operation, key, values: new })
 }
 
 impl AnnounceOp {
