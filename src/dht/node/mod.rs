@@ -843,7 +843,7 @@ fn select_fields(query: &ValueQuery, values: &[Value]) -> FieldsReply {
         for field in &fields {
             flat.push(match field {
                 Field::Id => FieldValue::Uint(value.id),
-                Field::ValueType => FieldValue::Uint(body.map_or(0, |b| u64::from(b.value_type.0))),
+                Field::ValueType => FieldValue::Uint(u64::from(value.value_type().0)),
                 Field::OwnerPk => FieldValue::Bytes(
                     body.and_then(|b| b.owner.as_ref()).map_or_else(|| vec![0; 20], |o| o.to_vec()),
                 ),

@@ -274,7 +274,7 @@ impl Search {
             .map(|(i, _)| i)
             .collect();
         for op in &mut self.announces {
-            let reput = op.value_lifetime().saturating_sub(REANNOUNCE_MARGIN);
+            let reput = op.value.value_type().lifetime().saturating_sub(REANNOUNCE_MARGIN);
             let mut acked = 0;
             for &index in &targets {
                 let node = &mut self.nodes[index];
@@ -338,15 +338,4 @@ fn values_event(
         .cloned()
         .collect();
     (!new.is_empty()).then_some(Event::Values { operation, key, values: new })
-}
-
-impl AnnounceOp {
-    fn value_lifetime(&self) -> Duration {
-        match &self.value.content {
-            crate::dht::value::Content::Clear { body, .. } => body.value_type.lifetime(),
-            crate::dht::value::Content::Encrypted(_) => {
-                crate::dht::value::ValueType::USER_DATA.lifetime()
-            }
-        }
-    }
 }

@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::InfoHash;
-use super::value::{Content, Value, ValueType};
+use super::value::{Content, Value};
 use super::wire::{Filter, ValueQuery};
 
 /// How long a remote listener lasts after its last `listen` (`NODE_EXPIRE_TIME`).
@@ -150,7 +150,7 @@ impl Storage {
         source: IpAddr,
         now: Instant,
     ) -> (StoreOutcome, Vec<Notification>) {
-        let lifetime = value_type(&value).lifetime();
+        let lifetime = value.value_type().lifetime();
         let Some(remaining) = lifetime.checked_sub(age).filter(|d| !d.is_zero()) else {
             return (StoreOutcome::Expired, Vec::new());
         };
@@ -248,7 +248,7 @@ impl Storage {
         let Some(stored) = storage.values.iter_mut().find(|stored| stored.value.id == id) else {
             return Some(Vec::new());
         };
-        stored.expires = stored.expires.max(now + value_type(&stored.value).lifetime());
+        stored.expires = stored.expires.max(now + stored.value.value_type().lifetime());
         Some(notify(*key, &storage.listeners, &Change::Refreshed(vec![id])))
     }
 
@@ -357,13 +357,6 @@ impl Storage {
     }
 }
 
-fn value_type(value: &Value) -> ValueType {
-    match &value.content {
-        Content::Clear { body, .. } => body.value_type,
-        Content::Encrypted(_) => ValueType::USER_DATA,
-    }
-}
-
 fn owner_and_seq(value: &Value) -> Option<(&[u8], u16, Vec<u8>)> {
     match &value.content {
         Content::Clear { body, signature: Some(_) } => {
@@ -390,7 +383,7 @@ pub fn matches(value: &Value, query: Option<&ValueQuery>) -> bool {
     let Some(query) = query else { return true };
     query.filters.iter().all(|filter| match (filter, &value.content) {
         (Filter::Id(id), _) => value.id == *id,
-        (Filter::ValueType(t), _) => value_type(value).0 == *t,
+        (Filter::ValueType(t), _) => value.value_type().0 == *t,
         (Filter::Owner(owner), Content::Clear { body, .. }) => {
             body.owner.as_deref().is_some_and(|der| InfoHash::from_spki_der(der) == *owner)
         }

@@ -3,7 +3,7 @@ use std::net::Ipv4Addr;
 use serde_bytes::ByteBuf;
 
 use super::*;
-use crate::dht::value::Body;
+use crate::dht::value::{Body, ValueType};
 
 fn plain(id: u64, data: &[u8]) -> Value {
     Value {

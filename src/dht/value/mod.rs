@@ -161,6 +161,15 @@ impl Value {
         Ok(())
     }
 
+    /// The value's type; an encrypted value's type is hidden inside, and nodes treat it as
+    /// [`ValueType::USER_DATA`].
+    pub fn value_type(&self) -> ValueType {
+        match &self.content {
+            Content::Clear { body, .. } => body.value_type,
+            Content::Encrypted(_) => ValueType::USER_DATA,
+        }
+    }
+
     /// The size OpenDHT's storage policy measures: data + signature + cypher + user type.
     pub fn size(&self) -> usize {
         match &self.content {
