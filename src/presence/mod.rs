@@ -11,7 +11,7 @@ pub use request::{PeerConnectionRequest, RequestError, open_request};
 
 use crate::dht::InfoHash;
 use crate::dht::crypto::{CryptoError, PrivateKey};
-use crate::dht::value::{Body, Content, Value, ValueType};
+use crate::dht::value::{Body, Content, Value, ValueType, certificate_data};
 use crate::identity::{DeviceId, RoomIdentity};
 
 /// The id OpenDHT gives a node's certificate value.
@@ -25,8 +25,7 @@ pub fn peer_key(device: DeviceId) -> InfoHash {
 /// The device certificate value, put at the device id: unsigned, type 8, id 1, and `data` a
 /// msgpack bin holding the PEM chain (device, account, CA).
 pub fn certificate_value(identity: &RoomIdentity) -> Value {
-    let chain = identity.certificate_chain_pem();
-    let data = crate::dht::value::encode(&Bytes::new(chain.as_bytes()));
+    let data = certificate_data(&identity.certificate_chain_pem());
     Value {
         id: CERTIFICATE_VALUE_ID,
         content: Content::Clear { body: Body::new(ValueType::CERTIFICATE, data), signature: None },

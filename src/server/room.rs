@@ -12,7 +12,7 @@ use crate::dht::InfoHash;
 use crate::dht::crypto::PrivateKey;
 use crate::dht::driver::{DhtHandle, Operation};
 use crate::dht::node::Event;
-use crate::dht::value::{Content, ValueType};
+use crate::dht::value::{Content, ValueType, certificate_chain};
 use crate::dht::wire::{Filter, ValueQuery};
 use crate::identity::{AccountId, verify_device_chain};
 use crate::presence::{
@@ -210,8 +210,7 @@ fn chain_account(
     request: &PeerConnectionRequest,
 ) -> Option<AccountId> {
     let Content::Clear { body, .. } = &value.content else { return None };
-    let pem: serde_bytes::ByteBuf = rmp_serde::from_slice(&body.data).ok()?;
-    let chain = verify_device_chain(std::str::from_utf8(&pem).ok()?).ok()?;
+    let chain = verify_device_chain(&certificate_chain(&body.data)?).ok()?;
     chain.check_validity(SystemTime::now()).ok()?;
     (chain.public_keys_der()[0] == request.sender.spki_der()).then(|| chain.account_id())
 }

@@ -40,8 +40,8 @@ pub fn check(key: &InfoHash, value: &Value) -> Result<(), Refusal> {
 /// The public-key id of the first certificate of a certificate value's data: a msgpack bin
 /// holding a PEM chain.
 pub fn certificate_id(data: &[u8]) -> Option<InfoHash> {
-    let pem: serde_bytes::ByteBuf = rmp_serde::from_slice(data).ok()?;
-    let (_, block) = x509_parser::pem::parse_x509_pem(&pem).ok()?;
+    let pem = crate::dht::value::certificate_chain(data)?;
+    let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
     let certificate = block.parse_x509().ok()?;
     Some(InfoHash::from_spki_der(certificate.public_key().raw))
 }

@@ -183,6 +183,17 @@ impl Value {
     }
 }
 
+/// The `data` of a certificate value (type 8): a msgpack bin holding the PEM chain.
+pub fn certificate_data(pem_chain: &str) -> Vec<u8> {
+    encode(&serde_bytes::Bytes::new(pem_chain.as_bytes()))
+}
+
+/// The PEM chain in a certificate value's `data`, if it holds one.
+pub fn certificate_chain(data: &[u8]) -> Option<String> {
+    let pem: Blob = rmp_serde::from_slice(data).ok()?;
+    String::from_utf8(pem.into_vec()).ok()
+}
+
 /// Canonical msgpack (structs as maps, smallest integer forms, bin for byte strings).
 pub(crate) fn encode(value: &impl Serialize) -> Vec<u8> {
     // Invariant: serialising these plain structs into a Vec cannot fail.
