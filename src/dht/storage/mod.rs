@@ -172,8 +172,7 @@ impl Storage {
                 return (StoreOutcome::EditRefused, Vec::new());
             }
             let old = storage.values.remove(index);
-            self.total_bytes -= old.size;
-            *self.bytes_by_source.entry(old.source).or_default() -= old.size;
+            self.release(old.source, old.size);
             let (outcome, notifications) = self.insert(key, value, expires, source, size, now);
             let outcome =
                 if outcome == StoreOutcome::Stored { StoreOutcome::Edited } else { outcome };
@@ -235,9 +234,16 @@ impl Storage {
     fn remove(&mut self, key: InfoHash, index: usize) -> Vec<Notification> {
         let Some(storage) = self.keys.get_mut(&key) else { return Vec::new() };
         let removed = storage.values.remove(index);
-        self.total_bytes -= removed.size;
-        *self.bytes_by_source.entry(removed.source).or_default() -= removed.size;
-        notify(key, &storage.listeners, &Change::Expired(vec![removed.value.id]))
+        let notifications =
+            notify(key, &storage.listeners, &Change::Expired(vec![removed.value.id]));
+        self.release(removed.source, removed.size);
+        notifications
+    }
+
+    /// Gives back the bytes of a value that left the storage.
+    fn release(&mut self, source: IpAddr, size: usize) {
+        self.total_bytes -= size;
+        *self.bytes_by_source.entry(source).or_default() -= size;
     }
 
     /// Refreshes value `id` at `key`: `None` when the key has no storage at all (error 404),
@@ -328,8 +334,7 @@ impl Storage {
             }
         }
         for (source, size) in freed {
-            self.total_bytes -= size;
-            *self.bytes_by_source.entry(source).or_default() -= size;
+            self.release(source, size);
         }
         self.bytes_by_source.retain(|_, bytes| *bytes > 0);
         self.keys.retain(|_, storage| !storage.values.is_empty() || !storage.listeners.is_empty());
