@@ -733,10 +733,12 @@ impl Node {
     fn step_searches(&mut self, now: Instant) {
         let keys: Vec<InfoHash> = self.searches.keys().copied().collect();
         for key in keys {
-            let mut candidates = self.table4.closest(&key, 14, now);
-            candidates.extend(self.table6.closest(&key, 14, now));
             let Some(search) = self.searches.get_mut(&key) else { continue };
-            search.add_candidates(&candidates);
+            if search.wants_candidates() {
+                let mut candidates = self.table4.closest(&key, 14, now);
+                candidates.extend(self.table6.closest(&key, 14, now));
+                search.add_candidates(&candidates);
+            }
             let (actions, events) = search.step(now);
             if search.is_finished(now) {
                 self.searches.remove(&key);

@@ -154,6 +154,12 @@ impl Search {
         idle && (!self.maintenance || self.converged(now))
     }
 
+    /// Whether the search has fewer than 14 live candidates and should be offered more from the
+    /// routing table (closer nodes also come in replies).
+    pub(super) fn wants_candidates(&self) -> bool {
+        self.nodes.iter().filter(|node| !node.failed).count() < SEARCH_NODES
+    }
+
     /// Offers nodes (from the routing table or from replies); keeps the 14 best.
     pub(super) fn add_candidates(&mut self, candidates: &[NodeInfo]) {
         for candidate in candidates {
