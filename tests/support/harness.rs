@@ -1,0 +1,126 @@
+//! The real-client harness (../shared/interop/jamid-harness.py) driven from tests: real jamid
+//! daemons in a private network namespace of the test's own.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use super::common::{prerequisite, runs};
+
+/// Debian's python, which has python3-opendht, python3-dbus and python3-gi.
+pub const PYTHON: &str = "/usr/bin/python3";
+
+/// How many times a jamid start is tried (see [`Harness::start_instance`]).
+const START_ATTEMPTS: u32 = 3;
+
+/// The harness with a namespace and state directory of its own; stopped on drop.
+pub struct Harness {
+    script: PathBuf,
+    netns: String,
+    root: tempfile::TempDir,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        let netns = format!("rdvt{}", std::process::id() % 100_000);
+        Self { script: script(), netns, root: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(PYTHON);
+        command
+            .arg(&self.script)
+            .args(args)
+            .env("JAMID_HARNESS_NETNS", &self.netns)
+            .env("JAMID_HARNESS_ROOT", self.root.path());
+        command
+    }
+
+    /// Runs a harness command, failing the test on error; returns its standard output.
+    pub fn run(&self, args: &[&str]) -> String {
+        let Output { status, stdout, stderr } = self.command(args).output().unwrap();
+        assert!(status.success(), "harness {args:?} failed: {}", String::from_utf8_lossy(&stderr));
+        String::from_utf8(stdout).unwrap().trim().to_owned()
+    }
+
+    /// Starts a jamid instance. jamid 13.7 occasionally exits while starting under load, and
+    /// the harness can report a start as failed while jamid is still exec'ing; the documented
+    /// recovery (interop/README.md §5.7) is to stop what is left and `start` again.
+    pub fn start_instance(&self, name: &str) {
+        for attempt in 1..=START_ATTEMPTS {
+            let Output { status, stderr, .. } = self.command(&["start", name]).output().unwrap();
+            if status.success() {
+                return;
+            }
+            eprintln!(
+                "jamid start attempt {attempt} failed: {}",
+                String::from_utf8_lossy(&stderr).trim()
+            );
+            print_log_tails(self.root.path());
+            let _ = self.command(&["stop", name]).output();
+        }
+        panic!("jamid {name} did not start in {START_ATTEMPTS} attempts");
+    }
+
+    /// The command prefix that runs a program inside the namespace.
+    pub fn exec_prefix(&self) -> Vec<String> {
+        vec![
+            "env".into(),
+            format!("JAMID_HARNESS_NETNS={}", self.netns),
+            format!("JAMID_HARNESS_ROOT={}", self.root.path().display()),
+            PYTHON.into(),
+            self.script.to_string_lossy().into_owned(),
+            "exec".into(),
+            "--".into(),
+        ]
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            print_log_tails(self.root.path());
+        }
+        let _ = self.command(&["stop-all"]).output();
+    }
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/interop/jamid-harness.py")
+}
+
+/// Prints the end of every jamid log under the harness root: the evidence of a failure.
+fn print_log_tails(root: &std::path::Path) {
+    for log in glob_logs(root) {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+        eprintln!("--- {} (last 40 lines)", log.display());
+        for line in tail.into_iter().rev() {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// The `*/jamid.log` files under the harness root.
+fn glob_logs(root: &std::path::Path) -> Vec<PathBuf> {
+    std::fs::read_dir(root)
+        .map(|entries| {
+            entries.flatten().map(|e| e.path().join("jamid.log")).filter(|p| p.is_file()).collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether this machine can run the harness; skips loudly (fails under CI) when not.
+pub fn prerequisites() -> bool {
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    prerequisite("root (network namespaces)", root)
+        && prerequisite("../shared/interop/jamid-harness.py", script().is_file())
+        && prerequisite("jamid (Debian jami-daemon)", PathBuf::from("/usr/libexec/jamid").is_file())
+        && prerequisite("ip (Debian iproute2)", runs("ip", &["-V"]))
+        && prerequisite("pulseaudio", runs("pulseaudio", &["--version"]))
+        && prerequisite(
+            "python3-dbus, python3-gi, python3-opendht",
+            runs(PYTHON, &["-c", "import dbus, gi, opendht"]),
+        )
+}
