@@ -11,3 +11,5 @@ pub mod audio;
 pub mod engine;
 pub mod layout;
 pub mod opus;
+pub mod pipeline;
+pub mod video;

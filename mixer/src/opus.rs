@@ -1,142 +1,36 @@
 //! Opus encoding and decoding through GStreamer (`opusenc`, `opusdec` from
 //! gst-plugins-base): one small pipeline per encoder or decoder, fed and drained through
-//! appsrc and appsink. Calls block for at most [`WAIT`]; run them off the async executor.
+//! appsrc and appsink. Calls block for at most the timeout given or [`WAIT`]; run them off
+//! the async executor.
 
 use std::time::Duration;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
 
 use crate::audio::{FRAME_SAMPLES, SAMPLE_RATE};
+pub use crate::pipeline::{MediaError, WAIT};
+use crate::pipeline::{Pipeline, sample_bytes};
 
-/// Longest wait for a pipeline to produce or finish.
-pub const WAIT: Duration = Duration::from_secs(5);
+/// One 20 ms frame.
+pub const FRAME: gst::ClockTime = gst::ClockTime::from_mseconds(20);
 
-/// A media pipeline failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum MediaError {
-    /// GStreamer could not start, or a plugin is missing.
-    #[error("GStreamer setup failed: {0}")]
-    Setup(String),
-    /// An element reported an error on the bus.
-    #[error("{element}: {message}")]
-    Element {
-        /// The element's path in the pipeline.
-        element: String,
-        /// What it reported.
-        message: String,
-    },
-    /// Nothing came out within [`WAIT`].
-    #[error("the {0} pipeline produced nothing in time")]
-    Timeout(&'static str),
+/// How an encoder encodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpusSettings {
+    /// Bits per second.
+    pub bitrate: u32,
+    /// 0 (fastest) to 10 (best).
+    pub complexity: u8,
+    /// In-band forward error correction, tuned for this expected loss (percent); 0 is off.
+    pub fec_loss_percent: u8,
 }
 
-/// Initialises GStreamer once.
-pub fn init() -> Result<(), MediaError> {
-    gst::init().map_err(|e| MediaError::Setup(e.to_string()))
-}
-
-struct Pipeline {
-    pipeline: gst::Pipeline,
-    source: gst_app::AppSrc,
-    sink: gst_app::AppSink,
-    name: &'static str,
-}
-
-impl Pipeline {
-    fn launch(name: &'static str, description: &str) -> Result<Self, MediaError> {
-        init()?;
-        let pipeline = gst::parse::launch(description)
-            .map_err(|e| MediaError::Setup(format!("{name}: {e}")))?
-            .downcast::<gst::Pipeline>()
-            .map_err(|_| MediaError::Setup(format!("{name}: not a pipeline")))?;
-        let element = |id: &str| {
-            pipeline.by_name(id).ok_or_else(|| MediaError::Setup(format!("{name}: no {id}")))
-        };
-        let source = element("source")?
-            .downcast::<gst_app::AppSrc>()
-            .map_err(|_| MediaError::Setup("appsrc".into()))?;
-        let sink = element("sink")?
-            .downcast::<gst_app::AppSink>()
-            .map_err(|_| MediaError::Setup("appsink".into()))?;
-        pipeline.set_state(gst::State::Playing).map_err(|_| bus_error(&pipeline, name))?;
-        Ok(Self { pipeline, source, sink, name })
-    }
-
-    fn push(
-        &self,
-        data: Vec<u8>,
-        pts: gst::ClockTime,
-        duration: gst::ClockTime,
-    ) -> Result<(), MediaError> {
-        let mut buffer = gst::Buffer::from_mut_slice(data);
-        if let Some(buffer) = buffer.get_mut() {
-            buffer.set_pts(pts);
-            buffer.set_duration(duration);
-        }
-        self.source
-            .push_buffer(buffer)
-            .map(|_| ())
-            .map_err(|_| bus_error(&self.pipeline, self.name))
-    }
-
-    /// Ends the stream and collects everything still coming out.
-    fn finish(&self) -> Result<Vec<Vec<u8>>, MediaError> {
-        self.source.end_of_stream().map_err(|_| bus_error(&self.pipeline, self.name))?;
-        let mut out = Vec::new();
-        loop {
-            match self.sink.try_pull_sample(gst::ClockTime::from_nseconds(WAIT.as_nanos() as u64)) {
-                Some(sample) => {
-                    if let Some(buffer) = sample.buffer()
-                        && let Ok(map) = buffer.map_readable()
-                    {
-                        out.push(map.as_slice().to_vec());
-                    }
-                }
-                None if self.sink.is_eos() => {
-                    // An element that failed also ends the stream: report its error.
-                    return match bus_error(&self.pipeline, self.name) {
-                        MediaError::Setup(_) => Ok(out),
-                        error => Err(error),
-                    };
-                }
-                None => {
-                    return Err(match bus_error(&self.pipeline, self.name) {
-                        MediaError::Setup(_) => MediaError::Timeout(self.name),
-                        error => error,
-                    });
-                }
-            }
-        }
+impl Default for OpusSettings {
+    fn default() -> Self {
+        Self { bitrate: 64_000, complexity: 10, fec_loss_percent: 0 }
     }
 }
-
-impl Drop for Pipeline {
-    fn drop(&mut self) {
-        let _ = self.pipeline.set_state(gst::State::Null);
-    }
-}
-
-/// The first error on the pipeline's bus, with the element's path.
-fn bus_error(pipeline: &gst::Pipeline, name: &'static str) -> MediaError {
-    let Some(bus) = pipeline.bus() else { return MediaError::Setup(format!("{name}: no bus")) };
-    while let Some(message) = bus.pop() {
-        if let gst::MessageView::Error(error) = message.view() {
-            let element =
-                error.src().map(|s| s.path_string().to_string()).unwrap_or_else(|| name.to_owned());
-            let message = match error.debug() {
-                Some(debug) => format!("{} ({debug})", error.error()),
-                None => error.error().to_string(),
-            };
-            return MediaError::Element { element, message };
-        }
-    }
-    MediaError::Setup(format!("{name}: failed without a bus error"))
-}
-
-const FRAME: gst::ClockTime = gst::ClockTime::from_mseconds(20);
 
 /// Encodes 20 ms frames of 48 kHz mono `f32` into Opus packets.
 pub struct OpusEncoder {
@@ -145,11 +39,20 @@ pub struct OpusEncoder {
 }
 
 impl OpusEncoder {
-    /// An encoder at `bitrate` bits per second.
+    /// An encoder at `bitrate` bits per second, otherwise with the default settings.
     pub fn new(bitrate: u32) -> Result<Self, MediaError> {
+        Self::with_settings(OpusSettings { bitrate, ..OpusSettings::default() })
+    }
+
+    /// An encoder with the given settings.
+    pub fn with_settings(settings: OpusSettings) -> Result<Self, MediaError> {
+        let OpusSettings { bitrate, complexity, fec_loss_percent } = settings;
+        let fec = fec_loss_percent > 0;
         let description = format!(
             "appsrc name=source format=time caps=\"audio/x-raw,format=F32LE,rate={SAMPLE_RATE},channels=1,layout=interleaved\" \
-             ! audioconvert ! opusenc bitrate={bitrate} frame-size=20 ! appsink name=sink sync=false"
+             ! audioconvert ! opusenc bitrate={bitrate} frame-size=20 complexity={complexity} \
+               inband-fec={fec} packet-loss-percentage={fec_loss_percent} \
+             ! appsink name=sink sync=false"
         );
         Ok(Self { pipeline: Pipeline::launch("Opus encoder", &description)?, frames: 0 })
     }
@@ -160,47 +63,111 @@ impl OpusEncoder {
         let bytes: Vec<u8> = frame.iter().flat_map(|s| s.to_le_bytes()).collect();
         let pts = FRAME * self.frames;
         self.frames += 1;
-        self.pipeline.push(bytes, pts, FRAME)
+        self.pipeline.push(bytes, Some(pts), Some(FRAME))
     }
 
-    /// Ends the stream; returns every packet.
+    /// The next packet, waiting at most `timeout`.
+    pub fn pull(&mut self, timeout: Duration) -> Result<Option<Vec<u8>>, MediaError> {
+        Ok(self.pipeline.pull(timeout)?.map(|sample| sample_bytes(&sample)))
+    }
+
+    /// Encodes one frame and returns its packet (opusenc has no look-ahead at 20 ms).
+    pub fn encode(&mut self, frame: &[f32]) -> Result<Vec<u8>, MediaError> {
+        self.push(frame)?;
+        self.pull(WAIT)?.ok_or(MediaError::Timeout("Opus encoder"))
+    }
+
+    /// Ends the stream; returns every packet not pulled yet.
     pub fn finish(self) -> Result<Vec<Vec<u8>>, MediaError> {
         self.pipeline.finish()
     }
 }
 
-/// Decodes Opus packets into 48 kHz mono `f32` samples.
+/// Decoded audio: 48 kHz mono samples starting at frame `index`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// Frame index of the first sample (timestamp / 20 ms).
+    pub index: u64,
+    /// The samples.
+    pub samples: Vec<f32>,
+}
+
+/// Decodes Opus packets into 48 kHz mono `f32` samples, with packet-loss concealment and,
+/// when `fec` is on, recovery of a lost packet from the next one's in-band FEC data (which
+/// delays the output by one packet).
 pub struct OpusDecoder {
     pipeline: Pipeline,
-    packets: u64,
+    next_index: u64,
 }
 
 impl OpusDecoder {
-    /// A decoder with packet-loss concealment on.
+    /// A decoder with packet-loss concealment on and in-band FEC off.
     pub fn new() -> Result<Self, MediaError> {
+        Self::with_fec(false)
+    }
+
+    /// A decoder with packet-loss concealment on and in-band FEC as given.
+    pub fn with_fec(fec: bool) -> Result<Self, MediaError> {
         let description = format!(
             "appsrc name=source format=time caps=\"audio/x-opus,rate={SAMPLE_RATE},channels=1,channel-mapping-family=0\" \
-             ! opusdec plc=true ! audioconvert ! audioresample \
+             ! opusdec plc=true use-inband-fec={fec} ! audioconvert ! audioresample \
              ! audio/x-raw,format=F32LE,rate={SAMPLE_RATE},channels=1 ! appsink name=sink sync=false"
         );
-        Ok(Self { pipeline: Pipeline::launch("Opus decoder", &description)?, packets: 0 })
+        Ok(Self { pipeline: Pipeline::launch("Opus decoder", &description)?, next_index: 0 })
     }
 
-    /// Queues one 20 ms packet.
+    /// Queues the packet of frame `index` (indices must grow; a skipped index is concealed).
+    pub fn push_at(&mut self, index: u64, packet: &[u8]) -> Result<(), MediaError> {
+        if index > self.next_index {
+            self.conceal(self.next_index, index - self.next_index)?;
+        }
+        self.next_index = index + 1;
+        let discont = index == 0;
+        let mut buffer = gst::Buffer::from_mut_slice(packet.to_vec());
+        if let Some(buffer) = buffer.get_mut() {
+            buffer.set_pts(FRAME * index);
+            buffer.set_duration(FRAME);
+            if discont {
+                buffer.set_flags(gst::BufferFlags::DISCONT);
+            }
+        }
+        self.pipeline.push_buffer(buffer)
+    }
+
+    /// Queues the next 20 ms packet.
     pub fn push(&mut self, packet: &[u8]) -> Result<(), MediaError> {
-        let pts = FRAME * self.packets;
-        self.packets += 1;
-        self.pipeline.push(packet.to_vec(), pts, FRAME)
+        self.push_at(self.next_index, packet)
     }
 
-    /// Ends the stream; returns every decoded sample.
+    /// Marks `frames` frames from `index` as lost: the decoder conceals them (or recovers
+    /// them from the next packet's FEC data).
+    pub fn conceal(&mut self, index: u64, frames: u64) -> Result<(), MediaError> {
+        let gap = gst::event::Gap::builder(FRAME * index).duration(FRAME * frames).build();
+        if !self.pipeline.source.send_event(gap) {
+            return Err(self.pipeline.error());
+        }
+        self.next_index = self.next_index.max(index + frames);
+        Ok(())
+    }
+
+    /// Decoded audio, waiting at most `timeout`.
+    pub fn pull(&mut self, timeout: Duration) -> Result<Option<Decoded>, MediaError> {
+        Ok(self.pipeline.pull(timeout)?.map(|sample| {
+            let index = sample
+                .buffer()
+                .and_then(gst::BufferRef::pts)
+                .map_or(0, |pts| (pts.nseconds() + FRAME.nseconds() / 2) / FRAME.nseconds());
+            Decoded { index, samples: f32_samples(&sample_bytes(&sample)) }
+        }))
+    }
+
+    /// Ends the stream; returns every decoded sample not pulled yet.
     pub fn finish(self) -> Result<Vec<f32>, MediaError> {
         let chunks = self.pipeline.finish()?;
-        Ok(chunks
-            .iter()
-            .flat_map(|chunk| {
-                chunk.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            })
-            .collect())
+        Ok(chunks.iter().flat_map(|chunk| f32_samples(chunk)).collect())
     }
+}
+
+fn f32_samples(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
