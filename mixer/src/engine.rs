@@ -17,8 +17,11 @@ use crate::audio::{
 /// Frames kept per participant ahead of the mix (1 s).
 const MAX_QUEUED_FRAMES: usize = 50;
 
+/// Ticks between two level reports (200 ms).
+pub const LEVEL_INTERVAL: u64 = 10;
+
 /// Something listeners of the room may want to know.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AudioEvent {
     /// A participant started or stopped talking.
     VoiceActivity {
@@ -26,6 +29,23 @@ pub enum AudioEvent {
         participant: ParticipantId,
         /// Talking now.
         active: bool,
+    },
+    /// Every participant's loudest 20 ms level (dBFS) over the last [`LEVEL_INTERVAL`]
+    /// ticks, moderator-muted ones included.
+    Levels(Vec<(ParticipantId, f32)>),
+    /// An output's encoder failed; its listeners miss this frame.
+    OutputFailed {
+        /// Who.
+        listeners: Vec<ParticipantId>,
+        /// What failed.
+        error: String,
+    },
+    /// A participant's decoder failed and was restarted.
+    InputFailed {
+        /// Whose.
+        participant: ParticipantId,
+        /// What failed.
+        error: String,
     },
 }
 
@@ -47,6 +67,7 @@ struct Participant {
     muted: bool,
     gain_db: f32,
     level_dbfs: f32,
+    peak_dbfs: f32,
 }
 
 /// One room's audio mix.
@@ -71,6 +92,7 @@ impl AudioMixer {
             muted: false,
             gain_db: 0.0,
             level_dbfs: crate::audio::SILENCE_DBFS,
+            peak_dbfs: crate::audio::SILENCE_DBFS,
         });
     }
 
@@ -131,6 +153,7 @@ impl AudioMixer {
             };
             participant.level_dbfs =
                 frame.as_deref().map_or(crate::audio::SILENCE_DBFS, level_dbfs);
+            participant.peak_dbfs = participant.peak_dbfs.max(participant.level_dbfs);
             let change = if participant.muted {
                 participant.vad.reset()
             } else {
@@ -145,6 +168,16 @@ impl AudioMixer {
             {
                 frames.insert(*id, frame);
             }
+        }
+        if (index + 1).is_multiple_of(LEVEL_INTERVAL) && !self.participants.is_empty() {
+            let levels = self
+                .participants
+                .iter_mut()
+                .map(|(id, p)| {
+                    (*id, std::mem::replace(&mut p.peak_dbfs, crate::audio::SILENCE_DBFS))
+                })
+                .collect();
+            events.push(AudioEvent::Levels(levels));
         }
         let mut total = vec![0.0; FRAME_SAMPLES];
         for frame in frames.values() {

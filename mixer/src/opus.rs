@@ -116,13 +116,11 @@ impl OpusDecoder {
         Ok(Self { pipeline: Pipeline::launch("Opus decoder", &description)?, next_index: 0 })
     }
 
-    /// Queues the packet of frame `index` (indices must grow; a skipped index is concealed).
+    /// Queues the packet of frame `index`. Indices grow; frames skipped without
+    /// [`conceal`](Self::conceal) are silence (DTX, a pause), not losses.
     pub fn push_at(&mut self, index: u64, packet: &[u8]) -> Result<(), MediaError> {
-        if index > self.next_index {
-            self.conceal(self.next_index, index - self.next_index)?;
-        }
+        let discont = index != self.next_index || index == 0;
         self.next_index = index + 1;
-        let discont = index == 0;
         let mut buffer = gst::Buffer::from_mut_slice(packet.to_vec());
         if let Some(buffer) = buffer.get_mut() {
             buffer.set_pts(FRAME * index);

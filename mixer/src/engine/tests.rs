@@ -178,3 +178,28 @@ fn quiet_listeners_share_one_output() {
     let (outputs, _) = mixer.mix();
     assert_eq!(outputs.len(), 2);
 }
+
+#[test]
+fn levels_are_reported_every_interval_and_follow_the_input() {
+    let mut mixer = room();
+    let (_, events) = run(&mut mixer, &[1], 0, LEVEL_INTERVAL * 2);
+    let reports: Vec<&Vec<(ParticipantId, f32)>> = events
+        .iter()
+        .filter_map(|e| match e {
+            AudioEvent::Levels(levels) => Some(levels),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reports.len(), 2);
+    for levels in reports {
+        assert_eq!(levels.len(), 3);
+        for (id, dbfs) in levels {
+            if id.0 == 1 {
+                // A 0.2 sine: RMS 0.141, -17 dBFS.
+                assert!((dbfs + 17.0).abs() < 0.5, "{dbfs}");
+            } else {
+                assert_eq!(*dbfs, crate::audio::SILENCE_DBFS);
+            }
+        }
+    }
+}
