@@ -6,20 +6,18 @@
 //! from the next packet's in-band FEC). The [`AudioMixer`] mixes one total and derives each
 //! listener's mix-minus from it; the listeners that are not heard share one encode.
 //!
-//! Time is an input (the caller ticks); every call blocks for a bounded time, so run it on
-//! the room's media thread, not on the async executor.
+//! Time is an input (the caller ticks). Decoders and encoders run in the caller's thread
+//! (see [`crate::opus`]), so a tick never waits on another thread; run it on the room's
+//! media thread, not on the async executor.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::audio::{FRAME_SAMPLES, OutputKey, ParticipantId, VoiceActivityConfig};
 use crate::engine::{AudioEvent, AudioMixer};
 use crate::jitter::{JitterBuffer, JitterConfig, Rejected, Slot};
 use crate::opus::{Decoded, MediaError, OpusDecoder, OpusEncoder, OpusSettings};
-
-/// Longest a tick waits for decoders and encoders in all.
-const TICK_BUDGET: Duration = Duration::from_millis(15);
 
 /// Ticks an unused encoder is kept before it is released (1 s).
 const ENCODER_IDLE_TICKS: u64 = 50;
@@ -167,11 +165,10 @@ impl AudioRoom {
 
     /// Runs one 20 ms tick: decodes this frame of every participant, mixes, encodes.
     pub fn tick(&mut self) -> AudioTick {
-        let deadline = Instant::now() + TICK_BUDGET;
         let index = self.tick;
         self.tick += 1;
         let mut events = Vec::new();
-        self.decode(index, deadline, &mut events);
+        self.decode(index, &mut events);
         let Some(mix_index) = index.checked_sub(self.decode_lag()) else {
             // The first tick with FEC only primes the decoders.
             return AudioTick { packets: Vec::new(), events };
@@ -201,13 +198,13 @@ impl AudioRoom {
                 Err(error) => events.push(encoder_failed(&slot.listeners, &error)),
             }
         }
-        let packets = self.collect_packets(mix_index, deadline, &mut events);
+        let packets = self.collect_packets(mix_index, &mut events);
         AudioTick { packets, events }
     }
 
     /// Feeds each decoder this frame (a packet, or a gap to conceal) and hands what comes
     /// out to the mixer.
-    fn decode(&mut self, index: u64, deadline: Instant, events: &mut Vec<AudioEvent>) {
+    fn decode(&mut self, index: u64, events: &mut Vec<AudioEvent>) {
         let fec = self.config.fec;
         for (id, input) in &mut self.inputs {
             let fed = match input.jitter.take(index) {
@@ -223,8 +220,7 @@ impl AudioRoom {
         let lag = self.decode_lag();
         for (id, input) in &mut self.inputs {
             while input.decoded + lag < input.fed {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match input.decoder.pull(left) {
+                match input.decoder.pull(Duration::ZERO) {
                     Ok(Some(Decoded { index, samples })) => {
                         for (offset, frame) in samples.chunks_exact(FRAME_SAMPLES).enumerate() {
                             self.mixer.push(*id, index + offset as u64, frame.to_vec());
@@ -245,14 +241,12 @@ impl AudioRoom {
     fn collect_packets(
         &mut self,
         mix_index: u64,
-        deadline: Instant,
         events: &mut Vec<AudioEvent>,
     ) -> Vec<AudioPacket> {
         let mut packets = Vec::new();
         for output in self.outputs.values_mut().filter(|o| o.last_used == mix_index) {
             while let Some(index) = output.pending.front().copied() {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match output.encoder.pull(left) {
+                match output.encoder.pull(Duration::ZERO) {
                     Ok(Some(payload)) => {
                         output.pending.pop_front();
                         packets.push(AudioPacket {

@@ -1,12 +1,11 @@
 //! Opus encoding and decoding through GStreamer (`opusenc`, `opusdec` from
-//! gst-plugins-base): one small pipeline per encoder or decoder, fed and drained through
-//! appsrc and appsink. Calls block for at most the timeout given or [`WAIT`]; run them off
+//! gst-plugins-base): one small pipeline per encoder or decoder, run in the caller's thread
+//! (an Opus frame is far cheaper than a thread hand-off) and drained through an appsink. Calls block for at most the timeout given or [`WAIT`]; run them off
 //! the async executor.
 
 use std::time::Duration;
 
 use gstreamer as gst;
-use gstreamer::prelude::*;
 
 use crate::audio::{FRAME_SAMPLES, SAMPLE_RATE};
 pub use crate::pipeline::{MediaError, WAIT};
@@ -49,18 +48,25 @@ impl OpusEncoder {
         let OpusSettings { bitrate, complexity, fec_loss_percent } = settings;
         let fec = fec_loss_percent > 0;
         let description = format!(
-            "appsrc name=source format=time caps=\"audio/x-raw,format=F32LE,rate={SAMPLE_RATE},channels=1,layout=interleaved\" \
-             ! audioconvert ! opusenc bitrate={bitrate} frame-size=20 complexity={complexity} \
+            "opusenc name=head bitrate={bitrate} frame-size=20 complexity={complexity} \
                inband-fec={fec} packet-loss-percentage={fec_loss_percent} \
-             ! appsink name=sink sync=false"
+             ! appsink name=sink sync=false async=false wait-on-eos=false"
         );
-        Ok(Self { pipeline: Pipeline::launch("Opus encoder", &description)?, frames: 0 })
+        let caps =
+            format!("audio/x-raw,format=S16LE,rate={SAMPLE_RATE},channels=1,layout=interleaved");
+        Ok(Self {
+            pipeline: Pipeline::launch_inline("Opus encoder", &caps, &description)?,
+            frames: 0,
+        })
     }
 
     /// Queues one frame of [`FRAME_SAMPLES`] samples.
     pub fn push(&mut self, frame: &[f32]) -> Result<(), MediaError> {
         debug_assert_eq!(frame.len(), FRAME_SAMPLES);
-        let bytes: Vec<u8> = frame.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let bytes: Vec<u8> = frame
+            .iter()
+            .flat_map(|s| ((s.clamp(-1.0, 1.0) * f32::from(i16::MAX)).round() as i16).to_le_bytes())
+            .collect();
         let pts = FRAME * self.frames;
         self.frames += 1;
         self.pipeline.push(bytes, Some(pts), Some(FRAME))
@@ -109,11 +115,15 @@ impl OpusDecoder {
     /// A decoder with packet-loss concealment on and in-band FEC as given.
     pub fn with_fec(fec: bool) -> Result<Self, MediaError> {
         let description = format!(
-            "appsrc name=source format=time caps=\"audio/x-opus,rate={SAMPLE_RATE},channels=1,channel-mapping-family=0\" \
-             ! opusdec plc=true use-inband-fec={fec} ! audioconvert ! audioresample \
-             ! audio/x-raw,format=F32LE,rate={SAMPLE_RATE},channels=1 ! appsink name=sink sync=false"
+            "opusdec name=head plc=true use-inband-fec={fec} \
+             ! audio/x-raw,format=S16LE,rate={SAMPLE_RATE},channels=1 \
+             ! appsink name=sink sync=false async=false wait-on-eos=false"
         );
-        Ok(Self { pipeline: Pipeline::launch("Opus decoder", &description)?, next_index: 0 })
+        let caps = format!("audio/x-opus,rate={SAMPLE_RATE},channels=1,channel-mapping-family=0");
+        Ok(Self {
+            pipeline: Pipeline::launch_inline("Opus decoder", &caps, &description)?,
+            next_index: 0,
+        })
     }
 
     /// Queues the packet of frame `index`. Indices grow; frames skipped without
@@ -141,9 +151,7 @@ impl OpusDecoder {
     /// them from the next packet's FEC data).
     pub fn conceal(&mut self, index: u64, frames: u64) -> Result<(), MediaError> {
         let gap = gst::event::Gap::builder(FRAME * index).duration(FRAME * frames).build();
-        if !self.pipeline.source.send_event(gap) {
-            return Err(self.pipeline.error());
-        }
+        self.pipeline.push_event(gap)?;
         self.next_index = self.next_index.max(index + frames);
         Ok(())
     }
@@ -166,6 +174,7 @@ impl OpusDecoder {
     }
 }
 
+/// Signed 16-bit little-endian samples (what opusdec produces) as `f32` in [−1, 1).
 fn f32_samples(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    bytes.chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).collect()
 }

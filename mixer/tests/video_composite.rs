@@ -233,7 +233,7 @@ fn participants_join_and_leave_while_the_composite_runs() {
     for unit in solid(VideoCodec::Vp8, COLOURS[8], (640, 360), 2) {
         mixer.push(joined, &unit);
     }
-    assert!(mixer.wait_for_pictures(WAIT));
+    assert!(mixer.wait_for_picture(joined, WAIT));
     run(&mut mixer, 5, &mut sink);
 
     let audio_only = mixer.tiles().iter().find(|t| t.participant == ParticipantId(10)).unwrap();

@@ -114,6 +114,8 @@ struct Participant {
     input: Option<VideoCodec>,
     decoder: Option<VideoDecoder>,
     picture: Option<Picture>,
+    /// A picture was decoded since the last tick.
+    fresh: bool,
 }
 
 /// One room's video mix.
@@ -159,7 +161,13 @@ impl VideoMixer {
         if self.participants.iter().any(|p| p.id == id) {
             return Ok(());
         }
-        self.participants.push(Participant { id, input: None, decoder: None, picture: None });
+        self.participants.push(Participant {
+            id,
+            input: None,
+            decoder: None,
+            picture: None,
+            fresh: false,
+        });
         self.set_input(id, input)
     }
 
@@ -221,20 +229,34 @@ impl VideoMixer {
         self.participants.iter().any(|p| p.id == id && p.picture.is_some())
     }
 
-    /// Waits, at most `timeout` in all, until every participant sending video has a decoded
-    /// picture; returns whether they all do. For tools and tests that start a room from
-    /// recorded media; a live room simply ticks.
+    /// Waits, at most `timeout` in all, until every participant sending video has a picture
+    /// decoded since the last tick; returns whether they all do. For tools, benchmarks and
+    /// tests that feed recorded media frame by frame; a live room simply ticks.
     pub fn wait_for_pictures(&mut self, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
-        for participant in &mut self.participants {
-            while participant.picture.is_none()
-                && let Some(decoder) = &participant.decoder
-            {
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
-                match decoder.latest(left) {
-                    Ok(Some(picture)) => participant.picture = Some(picture),
-                    Ok(None) | Err(_) => return false,
+        let ids: Vec<ParticipantId> = self.participants.iter().map(|p| p.id).collect();
+        ids.into_iter().all(|id| {
+            self.wait_for_picture(id, deadline.saturating_duration_since(std::time::Instant::now()))
+        })
+    }
+
+    /// Waits, at most `timeout`, until `id` has a picture decoded since the last tick (true
+    /// at once for a participant without video).
+    pub fn wait_for_picture(&mut self, id: ParticipantId, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let Some(participant) = self.participants.iter_mut().find(|p| p.id == id) else {
+            return false;
+        };
+        while !participant.fresh
+            && let Some(decoder) = &participant.decoder
+        {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match decoder.latest(left) {
+                Ok(Some(picture)) => {
+                    participant.picture = Some(picture);
+                    participant.fresh = true;
                 }
+                Ok(None) | Err(_) => return false,
             }
         }
         true
@@ -266,6 +288,7 @@ impl VideoMixer {
     pub fn tick(&mut self) -> Result<Vec<VideoEvent>, MediaError> {
         for participant in &mut self.participants {
             let Some(decoder) = &participant.decoder else { continue };
+            participant.fresh = false;
             match decoder.latest(Duration::ZERO) {
                 Ok(Some(picture)) => participant.picture = Some(picture),
                 Ok(None) => {}
