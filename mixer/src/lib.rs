@@ -16,6 +16,7 @@ pub mod audio_room;
 pub mod engine;
 pub mod jitter;
 pub mod layout;
+pub mod media_room;
 pub mod opus;
 pub mod pipeline;
 pub mod video;
