@@ -15,6 +15,9 @@
 
 #![allow(clippy::unwrap_used)] // a measuring tool: a failed unwrap is a failed measurement
 
+#[path = "../tests/support/video_source.rs"]
+mod video_source;
+
 use std::time::Duration;
 
 use gstreamer as gst;
@@ -133,24 +136,8 @@ fn audio_naive(inputs: &[Vec<Vec<u8>>]) {
 /// `frames` access units of a moving 640×360 pattern, encoded as H.264.
 fn video_input(pattern: usize, frames: usize) -> Vec<Vec<u8>> {
     let patterns = ["ball", "smpte", "pinwheel", "spokes", "gamut", "zone-plate"];
-    let pipeline = gst::parse::launch(&format!(
-        "videotestsrc pattern={} num-buffers={frames} \
-         ! video/x-raw,format=I420,width=640,height=360,framerate=30/1 \
-         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 \
-         ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false",
-        patterns[pattern % patterns.len()]
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut units = Vec::new();
-    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
-        units.push(sample.buffer().unwrap().map_readable().unwrap().to_vec());
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    units
+    let properties = format!("pattern={}", patterns[pattern % patterns.len()]);
+    video_source::encoded(VideoCodec::H264, &properties, (640, 360), frames)
 }
 
 fn video_rdv(inputs: &[Vec<Vec<u8>>], codecs: &[VideoCodec]) {

@@ -6,13 +6,12 @@
 
 #[path = "support/signal.rs"]
 mod signal;
+#[path = "support/video_source.rs"]
+mod video_source;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use gstreamer as gst;
-use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
 use rdv_mixer::audio::{FRAME_SAMPLES, ParticipantId};
 use rdv_mixer::audio_room::AudioRoomConfig;
 use rdv_mixer::engine::AudioEvent;
@@ -31,24 +30,7 @@ fn opus_packets(freq: f32) -> Vec<Vec<u8>> {
 }
 
 fn h264_frames(count: usize) -> Vec<Vec<u8>> {
-    gst::init().unwrap();
-    let pipeline = gst::parse::launch(&format!(
-        "videotestsrc pattern=ball num-buffers={count} \
-         ! video/x-raw,format=I420,width=640,height=360,framerate=30/1 \
-         ! x264enc tune=zerolatency speed-preset=ultrafast \
-         ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut frames = Vec::new();
-    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
-        frames.push(sample.buffer().unwrap().map_readable().unwrap().to_vec());
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    frames
+    video_source::encoded(VideoCodec::H264, "pattern=ball", (640, 360), count)
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -6,6 +6,9 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+#[path = "support/video_source.rs"]
+mod video_source;
+
 use std::time::Duration;
 
 use gstreamer as gst;
@@ -39,16 +42,6 @@ fn launch(description: &str) -> gst::Pipeline {
     gst::parse::launch(description).unwrap().downcast::<gst::Pipeline>().unwrap()
 }
 
-fn encoder(codec: VideoCodec) -> &'static str {
-    match codec {
-        VideoCodec::H264 => {
-            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 \
-             ! video/x-h264,stream-format=byte-stream,alignment=au"
-        }
-        VideoCodec::Vp8 => "vp8enc deadline=1 lag-in-frames=0",
-    }
-}
-
 /// The caps and decoder of `codec`.
 fn decoder(codec: VideoCodec) -> (&'static str, &'static str) {
     match codec {
@@ -58,25 +51,14 @@ fn decoder(codec: VideoCodec) -> (&'static str, &'static str) {
 }
 
 /// `frames` access units of a solid `colour` picture of `size`, encoded as `codec`.
-fn solid(codec: VideoCodec, colour: [u8; 3], size: (i32, i32), frames: u32) -> Vec<Vec<u8>> {
+fn solid(codec: VideoCodec, colour: [u8; 3], size: (i32, i32), frames: usize) -> Vec<Vec<u8>> {
     let argb = u32::from_be_bytes([0xff, colour[0], colour[1], colour[2]]);
-    let pipeline = launch(&format!(
-        "videotestsrc pattern=solid-color foreground-color={argb} num-buffers={frames} \
-         ! video/x-raw,format=I420,width={},height={},framerate=30/1 ! {} \
-         ! appsink name=sink sync=false",
-        size.0,
-        size.1,
-        encoder(codec)
-    ));
-    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut units = Vec::new();
-    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
-        units.push(sample.buffer().unwrap().map_readable().unwrap().to_vec());
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    assert_eq!(units.len(), frames as usize);
-    units
+    video_source::encoded(
+        codec,
+        &format!("pattern=solid-color foreground-color={argb}"),
+        size,
+        frames,
+    )
 }
 
 /// A decoded RGB picture.
