@@ -107,6 +107,62 @@ pub struct RoomPolicy {
     pub layout: Layout,
 }
 
+/// An account's role in a room (the `room_accounts` table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountRole {
+    /// May moderate the room.
+    Moderator,
+    /// On the allow-list of a room with [`Admission::AllowList`].
+    Allowed,
+    /// May not call the room.
+    Banned,
+}
+
+impl AccountRole {
+    /// The role's name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Moderator => "moderator",
+            Self::Allowed => "allowed",
+            Self::Banned => "banned",
+        }
+    }
+
+    /// The role stored as `text`.
+    pub fn from_stored(text: &str) -> Option<Self> {
+        [Self::Moderator, Self::Allowed, Self::Banned].into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+/// Why a caller was refused at the door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The caller's account is banned from the room.
+    #[error("banned")]
+    Banned,
+    /// The room takes only its allow-list, and the caller is not on it.
+    #[error("not on the allow-list")]
+    NotAllowed,
+}
+
+/// Whether a caller whose account has `roles` in the room may call it. A ban wins over
+/// everything, moderators always get in, and an allow-list room takes only its list.
+pub fn admit(policy: &RoomPolicy, roles: &[AccountRole]) -> Result<(), Refusal> {
+    if roles.contains(&AccountRole::Banned) {
+        return Err(Refusal::Banned);
+    }
+    match policy.admission {
+        Admission::Open => Ok(()),
+        Admission::AllowList
+            if roles.contains(&AccountRole::Allowed) || roles.contains(&AccountRole::Moderator) =>
+        {
+            Ok(())
+        }
+        Admission::AllowList => Err(Refusal::NotAllowed),
+    }
+}
+
 /// A stored room.
 #[derive(Debug, Clone)]
 pub struct Room {
@@ -125,6 +181,24 @@ pub struct Room {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admission_bans_win_and_allow_lists_take_only_their_list() {
+        let open = RoomPolicy::default();
+        let restricted = RoomPolicy { admission: Admission::AllowList, ..RoomPolicy::default() };
+        assert_eq!(admit(&open, &[]), Ok(()));
+        assert_eq!(admit(&open, &[AccountRole::Banned]), Err(Refusal::Banned));
+        assert_eq!(admit(&restricted, &[]), Err(Refusal::NotAllowed));
+        assert_eq!(admit(&restricted, &[AccountRole::Allowed]), Ok(()));
+        assert_eq!(admit(&restricted, &[AccountRole::Moderator]), Ok(()));
+        assert_eq!(
+            admit(&restricted, &[AccountRole::Allowed, AccountRole::Banned]),
+            Err(Refusal::Banned)
+        );
+        for role in [AccountRole::Moderator, AccountRole::Allowed, AccountRole::Banned] {
+            assert_eq!(AccountRole::from_stored(role.as_str()), Some(role));
+        }
+    }
 
     #[test]
     fn accepts_reasonable_names() {

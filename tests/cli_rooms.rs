@@ -228,3 +228,30 @@ fn concurrent_commands_share_the_data_directory() {
     assert_eq!(names, ["east", "north", "south", "west"]);
     eprintln!("{readers_ok} of 5 concurrent listings found the data directory");
 }
+
+#[test]
+fn admission_bans_and_allow_lists_are_set_from_the_cli() {
+    let rdv = Rdv::new();
+    rdv.run(&["room", "create", "standup"]).ok();
+    let caller = "0f106bf56b3b56c4f345514d2cebdd5774758dfd";
+
+    assert!(rdv.run(&["room", "admission", "standup", "allow-list"]).ok().contains("allow-list"));
+    let shown = rdv.run(&["room", "show", "standup", "--json"]).json();
+    assert_eq!(shown["policy"]["admission"], "allow_list");
+    assert!(rdv.run(&["room", "allow", "standup", caller]).ok().contains("allowed"));
+    assert!(rdv.run(&["room", "ban", "standup", &caller.to_uppercase()]).ok().contains("banned"));
+    // Granting twice is harmless; revoking what is not there is an error.
+    rdv.run(&["room", "ban", "standup", caller]).ok();
+    rdv.run(&["room", "unban", "standup", caller]).ok();
+    let error = rdv.run(&["room", "unban", "standup", caller]).error();
+    assert!(error.contains("is not banned"), "{error}");
+    rdv.run(&["room", "disallow", "standup", caller]).ok();
+
+    let error = rdv.run(&["room", "ban", "nosuchroom", caller]).error();
+    assert!(error.contains("no room named"), "{error}");
+    let error = rdv.run(&["room", "ban", "standup", "not-a-jami-id"]).error();
+    assert!(error.contains("not a Jami ID"), "{error}");
+    rdv.run(&["room", "admission", "standup", "open"]).ok();
+    let shown = rdv.run(&["room", "show", "standup", "--json"]).json();
+    assert_eq!(shown["policy"]["admission"], "open");
+}

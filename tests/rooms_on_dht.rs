@@ -69,7 +69,20 @@ fn a_room_is_published_and_takes_verified_requests() {
     let room_device =
         PublicKey::from_spki_der(&pem_leaf_spki(room["certificate_chain_pem"].as_str().unwrap()))
             .unwrap();
-    runtime.block_on(async {
+    let room_peer_key = peer_key(device_id.to_string().parse().unwrap());
+    let request_value = |id: u64| {
+        let data = rmp_serde::to_vec_named(&JamiRequest {
+            id,
+            ice_msg: "u\np\n",
+            is_answer: false,
+            conn_type: "videoCall",
+        })
+        .unwrap();
+        let mut body = Body::new(ValueType::USER_DATA, data);
+        body.user_type = Some("peer_request".into());
+        seal(&caller_key, &room_device, 31337 + id, body).unwrap()
+    };
+    let dht = runtime.block_on(async {
         let node = NodeConfig::new(InfoHash::of(b"caller node"));
         let (dht, _task) =
             spawn(DriverConfig { node, port: 0, ipv6: false, bootstrap: vec![opendht.address()] })
@@ -81,20 +94,7 @@ fn a_room_is_published_and_takes_verified_requests() {
             .unwrap();
         wait_announced(&mut published.events).await;
 
-        let data = rmp_serde::to_vec_named(&JamiRequest {
-            id: 777,
-            ice_msg: "u\np\n",
-            is_answer: false,
-            conn_type: "videoCall",
-        })
-        .unwrap();
-        let mut body = Body::new(ValueType::USER_DATA, data);
-        body.user_type = Some("peer_request".into());
-        let request = seal(&caller_key, &room_device, 31337, body).unwrap();
-        let mut put = dht
-            .announce(peer_key(device_id.to_string().parse().unwrap()), request, false)
-            .await
-            .unwrap();
+        let mut put = dht.announce(room_peer_key, request_value(777), false).await.unwrap();
         wait_announced(&mut put.events).await;
 
         // Junk at the peer key: a plain, unencrypted value. Dropped and counted, not fatal.
@@ -110,6 +110,7 @@ fn a_room_is_published_and_takes_verified_requests() {
             .await
             .unwrap();
         let _ = junk.events.recv().await;
+        dht
     });
     let line = server.wait_for(&["verified connection request", "lobby"]);
     assert!(
@@ -118,6 +119,25 @@ fn a_room_is_published_and_takes_verified_requests() {
     );
     assert!(line.contains("request_id=777"), "{line}");
     server.wait_for(&["dropped a value at our peer key"]);
+
+    // The admission policy, changed from the CLI while the server runs: a banned caller and
+    // one missing from an allow-list are refused, logged with their account id and counted.
+    let caller_id = caller.account_id().to_string();
+    let call = |id: u64| {
+        runtime.block_on(async {
+            let mut put = dht.announce(room_peer_key, request_value(id), false).await.unwrap();
+            wait_announced(&mut put.events).await;
+        });
+    };
+    rdv.run(&["room", "ban", "lobby", &caller_id]).ok();
+    call(778);
+    let line = server.wait_for(&["refused a caller", "reason=banned", &caller_id]);
+    assert!(line.contains("refused=1"), "{line}");
+    rdv.run(&["room", "unban", "lobby", &caller_id]).ok();
+    rdv.run(&["room", "admission", "lobby", "allow-list"]).ok();
+    call(779);
+    let line = server.wait_for(&["refused a caller", "not on the allow-list", &caller_id]);
+    assert!(line.contains("refused=2"), "{line}");
 
     assert_eq!(server.stop(), 0, "clean exit on SIGTERM");
 }

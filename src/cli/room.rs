@@ -1,4 +1,4 @@
-//! `rdv room create|list|show|delete`.
+//! `rdv room create|list|show|delete|admission|ban|unban|allow|disallow`.
 
 use std::time::SystemTime;
 
@@ -6,8 +6,8 @@ use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use rdv::config::Config;
 use rdv::data_dir::DataDir;
-use rdv::identity::RoomIdentity;
-use rdv::room::{RoomName, RoomPolicy};
+use rdv::identity::{AccountId, RoomIdentity};
+use rdv::room::{AccountRole, Admission, RoomName, RoomPolicy};
 use rdv::store::{Store, StoreError};
 
 use super::output::{RoomView, print_json, print_room, print_room_table};
@@ -36,6 +36,42 @@ pub(super) enum RoomCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set who may call a room: anyone not banned (open), or only its allow-list.
+    Admission {
+        /// Room name.
+        name: String,
+        /// open or allow-list.
+        #[arg(value_enum)]
+        admission: AdmissionArg,
+    },
+    /// Ban a Jami account from a room: its calls get no answer.
+    Ban {
+        /// Room name.
+        name: String,
+        /// The caller's Jami ID (40 hex digits).
+        account: String,
+    },
+    /// Lift a ban.
+    Unban {
+        /// Room name.
+        name: String,
+        /// The Jami ID.
+        account: String,
+    },
+    /// Put a Jami account on a room's allow-list.
+    Allow {
+        /// Room name.
+        name: String,
+        /// The Jami ID.
+        account: String,
+    },
+    /// Take a Jami account off a room's allow-list.
+    Disallow {
+        /// Room name.
+        name: String,
+        /// The Jami ID.
+        account: String,
+    },
     /// Delete a room and its keys. Its Jami ID is gone for good.
     Delete {
         /// Room name.
@@ -44,6 +80,15 @@ pub(super) enum RoomCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `rdv room admission` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(super) enum AdmissionArg {
+    /// Anyone not banned.
+    Open,
+    /// Only the allow-list (and moderators).
+    AllowList,
 }
 
 impl RoomCommand {
@@ -66,6 +111,31 @@ impl RoomCommand {
                     bail!("no room named \"{name}\"");
                 };
                 if json { print_json(&RoomView::new(&room)) } else { print_room(&room) }
+            }
+            Self::Admission { name, admission } => {
+                let name: RoomName = name.parse()?;
+                let admission = match admission {
+                    AdmissionArg::Open => Admission::Open,
+                    AdmissionArg::AllowList => Admission::AllowList,
+                };
+                let store = open_existing(config).await?;
+                if !store.set_admission(&name, admission, unix_now()).await? {
+                    bail!("no room named \"{name}\"");
+                }
+                println!("room {name}: admission {}", admission_label(admission));
+                Ok(())
+            }
+            Self::Ban { name, account } => {
+                grant(config, &name, &account, AccountRole::Banned).await
+            }
+            Self::Allow { name, account } => {
+                grant(config, &name, &account, AccountRole::Allowed).await
+            }
+            Self::Unban { name, account } => {
+                revoke(config, &name, &account, AccountRole::Banned).await
+            }
+            Self::Disallow { name, account } => {
+                revoke(config, &name, &account, AccountRole::Allowed).await
             }
             Self::Delete { name, json } => {
                 let name: RoomName = name.parse()?;
@@ -94,12 +164,66 @@ async fn create(config: &Config, name: &RoomName, json: bool) -> anyhow::Result<
     }
     tracing::info!(room = %name, "generating the room's Jami identity (RSA-4096 keys)");
     let identity = RoomIdentity::generate().await.context("creating the room's Jami identity")?;
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX));
-    let room = store.create_room(name, &identity, &RoomPolicy::default(), now).await?;
+    let room = store.create_room(name, &identity, &RoomPolicy::default(), unix_now()).await?;
     tracing::info!(room = %room.name, jami_id = %room.identity.account_id(), "room created");
     if json { print_json(&RoomView::new(&room)) } else { print_room(&room) }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn admission_label(admission: Admission) -> &'static str {
+    match admission {
+        Admission::Open => "open",
+        Admission::AllowList => "allow-list",
+    }
+}
+
+fn role_label(role: AccountRole) -> &'static str {
+    match role {
+        AccountRole::Moderator => "moderator",
+        AccountRole::Allowed => "allowed",
+        AccountRole::Banned => "banned",
+    }
+}
+
+async fn grant(
+    config: &Config,
+    name: &str,
+    account: &str,
+    role: AccountRole,
+) -> anyhow::Result<()> {
+    let name: RoomName = name.parse()?;
+    let account: AccountId = account.parse().context("not a Jami ID")?;
+    let store = open_existing(config).await?;
+    if !store.grant_role(&name, account, role, unix_now()).await? {
+        bail!("no room named \"{name}\"");
+    }
+    tracing::info!(room = %name, %account, role = role_label(role), "account role granted");
+    println!("room {name}: {account} {}", role_label(role));
+    Ok(())
+}
+
+async fn revoke(
+    config: &Config,
+    name: &str,
+    account: &str,
+    role: AccountRole,
+) -> anyhow::Result<()> {
+    let name: RoomName = name.parse()?;
+    let account: AccountId = account.parse().context("not a Jami ID")?;
+    let store = open_existing(config).await?;
+    if store.room(&name).await?.is_none() {
+        bail!("no room named \"{name}\"");
+    }
+    if !store.revoke_role(&name, account, role).await? {
+        bail!("{account} is not {} in room {name}", role_label(role));
+    }
+    println!("room {name}: {account} no longer {}", role_label(role));
+    Ok(())
 }
 
 /// Opens the store of a data directory that must already exist.

@@ -30,7 +30,7 @@ pub(super) async fn run(config: &Config) -> anyhow::Result<()> {
             _ = terminate.recv() => {}
         }
     };
-    rdv::server::run(config, rooms, shutdown).await?;
+    rdv::server::run(config, store.clone(), rooms, shutdown).await?;
     store.close().await;
     Ok(())
 }

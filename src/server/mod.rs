@@ -12,6 +12,7 @@ use crate::dht::InfoHash;
 use crate::dht::driver::{DriverConfig, spawn};
 use crate::dht::node::NodeConfig;
 use crate::room::Room;
+use crate::store::Store;
 
 pub use room::RequestCounters;
 
@@ -32,6 +33,7 @@ pub enum ServerError {
 /// Runs the rooms on the DHT until `shutdown` completes.
 pub async fn run(
     config: &Config,
+    store: Store,
     rooms: Vec<Room>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
@@ -54,7 +56,7 @@ pub async fn run(
     let (stop, stopped) = watch::channel(false);
     let tasks: Vec<_> = rooms
         .into_iter()
-        .map(|room| tokio::spawn(room::serve(dht.clone(), room, stopped.clone())))
+        .map(|room| tokio::spawn(room::serve(dht.clone(), store.clone(), room, stopped.clone())))
         .collect();
     shutdown.await;
     info!("shutting down");

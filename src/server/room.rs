@@ -18,7 +18,8 @@ use crate::identity::{AccountId, verify_device_chain};
 use crate::presence::{
     PeerConnectionRequest, announcement_value, certificate_value, open_request, peer_key,
 };
-use crate::room::Room;
+use crate::room::{Refusal, Room, admit};
+use crate::store::{Store, StoreError};
 
 /// Request ids remembered to drop re-deliveries (values live up to 10 minutes).
 const TREATED_MEMORY: usize = 4096;
@@ -38,10 +39,13 @@ pub struct RequestCounters {
     pub unverified_sender: u64,
     /// Re-deliveries of requests already handled.
     pub duplicates: u64,
+    /// Verified requests refused by the room's admission policy (banned, not allowed).
+    pub refused: u64,
 }
 
 struct RoomTask {
     dht: DhtHandle,
+    store: Store,
     room: Room,
     device_key: PrivateKey,
     treated: HashSet<u64>,
@@ -51,7 +55,12 @@ struct RoomTask {
 }
 
 /// Serves `room` until `stop` turns true.
-pub(super) async fn serve(dht: DhtHandle, room: Room, mut stop: watch::Receiver<bool>) {
+pub(super) async fn serve(
+    dht: DhtHandle,
+    store: Store,
+    room: Room,
+    mut stop: watch::Receiver<bool>,
+) {
     let name = room.name.clone();
     let device_key = match PrivateKey::from_pem(room.identity.device().private_key.expose()) {
         Ok(key) => key,
@@ -59,6 +68,7 @@ pub(super) async fn serve(dht: DhtHandle, room: Room, mut stop: watch::Receiver<
     };
     let mut task = RoomTask {
         dht,
+        store,
         room,
         device_key,
         treated: HashSet::new(),
@@ -126,20 +136,38 @@ impl RoomTask {
             self.counters.duplicates += 1;
             return;
         }
-        match self.caller_account(&request).await {
-            Some(caller) => {
-                self.counters.verified += 1;
-                info!(
-                    room = %self.room.name,
-                    caller_account = %caller,
-                    caller_device = %request.sender_id(),
-                    request_id = request.id,
-                    connection_type = %request.connection_type,
-                    "verified connection request"
-                );
-            }
-            None => self.counters.unverified_sender += 1,
+        let Some(caller) = self.caller_account(&request).await else {
+            self.counters.unverified_sender += 1;
+            return;
+        };
+        self.counters.verified += 1;
+        info!(
+            room = %self.room.name,
+            caller_account = %caller,
+            caller_device = %request.sender_id(),
+            request_id = request.id,
+            connection_type = %request.connection_type,
+            "verified connection request"
+        );
+        if let Err(refusal) = self.admission(caller).await {
+            self.counters.refused += 1;
+            info!(
+                room = %self.room.name,
+                caller_account = %caller,
+                caller_device = %request.sender_id(),
+                reason = %refusal,
+                refused = self.counters.refused,
+                "refused a caller: no answer sent"
+            );
         }
+    }
+
+    /// Applies the room's admission policy, read fresh from the store so that changes made
+    /// while the server runs take effect at the next call. A store failure refuses.
+    async fn admission(&self, caller: AccountId) -> Result<(), AdmissionError> {
+        let room = self.store.room(&self.room.name).await?.ok_or(AdmissionError::RoomGone)?;
+        let roles = self.store.roles_of(room.id, caller).await?;
+        Ok(admit(&room.policy, &roles)?)
     }
 
     /// The caller's account id, from its device chain fetched on the DHT and verified.
@@ -201,6 +229,17 @@ impl RoomTask {
         }
         true
     }
+}
+
+/// Why a caller is not let in.
+#[derive(Debug, thiserror::Error)]
+enum AdmissionError {
+    #[error("{0}")]
+    Refused(#[from] Refusal),
+    #[error("the store failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("the room was deleted")]
+    RoomGone,
 }
 
 /// The account id of a certificate value's chain, if it is a valid device chain whose leaf is

@@ -5,8 +5,9 @@ use std::num::NonZeroU32;
 use sqlx::FromRow;
 
 use super::{Store, StoreError};
+use crate::identity::AccountId;
 use crate::identity::{CertifiedKey, PrivateKeyPem, RoomIdentity};
-use crate::room::{Admission, Layout, Room, RoomId, RoomName, RoomPolicy};
+use crate::room::{AccountRole, Admission, Layout, Room, RoomId, RoomName, RoomPolicy};
 
 /// Name of the unique index on `lower(name)`.
 const NAME_INDEX: &str = "rooms_name_key";
@@ -120,6 +121,92 @@ impl Store {
         let deleted: Option<(String, String)> =
             sqlx::query_as(SQL).bind(name.as_str()).fetch_optional(&self.pool).await?;
         Ok(deleted.map(|(name, jami_id)| DeletedRoom { name, jami_id }))
+    }
+}
+
+impl Store {
+    /// Sets who may call the room; false when there is no such room.
+    pub async fn set_admission(
+        &self,
+        name: &RoomName,
+        admission: Admission,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str =
+            "UPDATE rooms SET admission = $1, updated_at = $2 WHERE lower(name) = lower($3)";
+        let done = sqlx::query(SQL)
+            .bind(admission_text(admission))
+            .bind(now)
+            .bind(name.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Gives `account` a role in the room (no effect if it has it); false when there is no
+    /// such room.
+    pub async fn grant_role(
+        &self,
+        name: &RoomName,
+        account: AccountId,
+        role: AccountRole,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "INSERT INTO room_accounts (room_id, account_id, role, created_at) \
+             SELECT id, $1, $2, $3 FROM rooms WHERE lower(name) = lower($4) \
+             ON CONFLICT (room_id, account_id, role) DO NOTHING";
+        sqlx::query(SQL)
+            .bind(account.to_string())
+            .bind(role.as_str())
+            .bind(now)
+            .bind(name.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(self.room(name).await?.is_some())
+    }
+
+    /// Takes a role from `account`; false when it did not have it.
+    pub async fn revoke_role(
+        &self,
+        name: &RoomName,
+        account: AccountId,
+        role: AccountRole,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "DELETE FROM room_accounts WHERE account_id = $1 AND role = $2 \
+             AND room_id = (SELECT id FROM rooms WHERE lower(name) = lower($3))";
+        let done = sqlx::query(SQL)
+            .bind(account.to_string())
+            .bind(role.as_str())
+            .bind(name.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The roles `account` has in room `room`.
+    pub async fn roles_of(
+        &self,
+        room: RoomId,
+        account: AccountId,
+    ) -> Result<Vec<AccountRole>, StoreError> {
+        const SQL: &str = "SELECT role FROM room_accounts WHERE room_id = $1 AND account_id = $2";
+        let rows: Vec<(String,)> = sqlx::query_as(SQL)
+            .bind(room.0)
+            .bind(account.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().filter_map(|(role,)| AccountRole::from_stored(role)).collect())
+    }
+
+    /// Every account with a role in room `room`, sorted.
+    pub async fn accounts(&self, room: RoomId) -> Result<Vec<(String, AccountRole)>, StoreError> {
+        const SQL: &str = "SELECT account_id, role FROM room_accounts WHERE room_id = $1 ORDER BY role, account_id";
+        let rows: Vec<(String, String)> =
+            sqlx::query_as(SQL).bind(room.0).fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(account, role)| Some((account, AccountRole::from_stored(&role)?)))
+            .collect())
     }
 }
 
