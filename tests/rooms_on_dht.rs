@@ -19,7 +19,7 @@ use rdv::dht::driver::{DriverConfig, spawn};
 use rdv::dht::node::{Event, NodeConfig};
 use rdv::dht::value::{Body, ValueType};
 use rdv::identity::RoomIdentity;
-use rdv::presence::{certificate_value, peer_key, seal};
+use rdv::presence::{PeerConnectionData, certificate_value, peer_key, seal};
 use serde_json::json;
 use server::Server;
 
@@ -71,16 +71,13 @@ fn a_room_is_published_and_takes_verified_requests() {
             .unwrap();
     let room_peer_key = peer_key(device_id.to_string().parse().unwrap());
     let request_value = |id: u64| {
-        let data = rmp_serde::to_vec_named(&JamiRequest {
+        let data = PeerConnectionData {
             id,
-            ice_msg: "u\np\n",
+            ice_msg: "u\np\n".into(),
             is_answer: false,
-            conn_type: "videoCall",
-        })
-        .unwrap();
-        let mut body = Body::new(ValueType::USER_DATA, data);
-        body.user_type = Some("peer_request".into());
-        seal(&caller_key, &room_device, 31337 + id, body).unwrap()
+            connection_type: "videoCall".into(),
+        };
+        seal(&caller_key, &room_device, 31337 + id, data.into_body()).unwrap()
     };
     let dht = runtime.block_on(async {
         let node = NodeConfig::new(InfoHash::of(b"caller node"));
@@ -140,16 +137,6 @@ fn a_room_is_published_and_takes_verified_requests() {
     assert!(line.contains("refused=2"), "{line}");
 
     assert_eq!(server.stop(), 0, "clean exit on SIGTERM");
-}
-
-#[derive(serde::Serialize)]
-struct JamiRequest<'a> {
-    id: u64,
-    ice_msg: &'a str,
-    #[serde(rename = "isAnswer")]
-    is_answer: bool,
-    #[serde(rename = "connType")]
-    conn_type: &'a str,
 }
 
 async fn wait_announced(events: &mut tokio::sync::mpsc::Receiver<Event>) {

@@ -7,7 +7,9 @@ mod request;
 use serde::Serialize;
 use serde_bytes::Bytes;
 
-pub use request::{PeerConnectionRequest, RequestError, open_request};
+pub use request::{
+    PeerConnectionData, PeerConnectionRequest, RequestError, answer_value, open_request,
+};
 
 use crate::dht::InfoHash;
 use crate::dht::crypto::{CryptoError, PrivateKey};

@@ -1,11 +1,12 @@
 //! Incoming PeerConnectionRequests (jami-protocol.md §2.1–2.2): encrypted to our device,
 //! signed by the caller's device, carrying `{id, ice_msg, isAnswer, connType}`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dht::InfoHash;
+use crate::dht::crypto::CryptoError;
 use crate::dht::crypto::{PrivateKey, PublicKey};
-use crate::dht::value::{Content, Value};
+use crate::dht::value::{Body, Content, Value, ValueType};
 
 /// The user type of connection requests.
 const PEER_REQUEST: &str = "peer_request";
@@ -59,14 +60,46 @@ pub enum RequestError {
     NotARequest,
 }
 
-#[derive(Deserialize)]
-struct RequestData {
-    id: u64,
-    ice_msg: String,
+/// The data of a request or an answer: a msgpack map in this key order
+/// (`MSGPACK_DEFINE_MAP(id, ice_msg, isAnswer, connType)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerConnectionData {
+    /// The attempt's id.
+    pub id: u64,
+    /// ICE ufrag, password and candidates.
+    pub ice_msg: String,
+    /// True for answers.
     #[serde(rename = "isAnswer", default)]
-    is_answer: bool,
+    pub is_answer: bool,
+    /// `videoCall`, `audioCall`, ...; empty in answers.
     #[serde(rename = "connType", default)]
-    connection_type: String,
+    pub connection_type: String,
+}
+
+impl PeerConnectionData {
+    /// The data of a `peer_request` value, as a body of type 0 with that user type.
+    pub fn into_body(self) -> Body {
+        let data = rmp_serde::to_vec_named(&self).unwrap_or_default();
+        let mut body = Body::new(ValueType::USER_DATA, data);
+        body.user_type = Some(PEER_REQUEST.into());
+        body
+    }
+}
+
+/// The answer to `request`: our ICE info under the request's id, signed by our device and
+/// sealed to the caller's device; it goes to the caller's `peer:` key.
+pub fn answer_value(
+    device_key: &PrivateKey,
+    request: &PeerConnectionRequest,
+    ice_message: String,
+) -> Result<Value, CryptoError> {
+    let data = PeerConnectionData {
+        id: request.id,
+        ice_msg: ice_message,
+        is_answer: true,
+        connection_type: String::new(),
+    };
+    super::seal(device_key, &request.sender, rand::random::<u64>() | 1, data.into_body())
 }
 
 /// Decrypts, checks and decodes a value found at our `peer:` key.
@@ -93,7 +126,7 @@ pub fn open_request(
     if body.user_type.as_deref() != Some(PEER_REQUEST) {
         return Err(RequestError::NotARequest);
     }
-    let data: RequestData =
+    let data: PeerConnectionData =
         rmp_serde::from_slice(&body.data).map_err(|e| RequestError::Malformed(e.to_string()))?;
     Ok(PeerConnectionRequest {
         id: data.id,

@@ -1,8 +1,6 @@
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
-use serde::Serialize;
-
 use super::*;
 use crate::dht::crypto::PublicKey;
 use crate::dht::node::{certificate_id, check_value};
@@ -19,26 +17,15 @@ fn device_key(identity: &RoomIdentity) -> PrivateKey {
     PrivateKey::from_pem(identity.device().private_key.expose()).unwrap()
 }
 
-/// `PeerConnectionRequest`'s msgpack map, in Jami's field order.
-#[derive(Serialize)]
-struct JamiRequest<'a> {
-    id: u64,
-    ice_msg: &'a str,
-    #[serde(rename = "isAnswer")]
-    is_answer: bool,
-    #[serde(rename = "connType")]
-    conn_type: &'a str,
-}
-
 /// A request from `caller` to `room`, built as jamid builds it.
 fn request_body(user_type: &str) -> Body {
-    let data = crate::dht::value::encode(&JamiRequest {
+    let mut body = PeerConnectionData {
         id: 4242,
-        ice_msg: "ufrag\npwd\n",
+        ice_msg: "ufrag\npwd\n".into(),
         is_answer: false,
-        conn_type: "videoCall",
-    });
-    let mut body = Body::new(ValueType::USER_DATA, data);
+        connection_type: "videoCall".into(),
+    }
+    .into_body();
     body.user_type = Some(user_type.to_owned());
     body
 }
@@ -130,4 +117,27 @@ fn requests_open_only_when_sealed_for_us_and_signed() {
     let cypher = room_key.public_key().encrypt(&crate::dht::value::encode(&tampered)).unwrap();
     let forged = Value { id: 4, content: Content::Encrypted(serde_bytes::ByteBuf::from(cypher)) };
     assert_eq!(open_request(&room_key, &forged), Err(RequestError::BadSignature));
+}
+
+#[test]
+fn the_answer_carries_the_requests_id_and_opens_only_for_the_caller() {
+    let (room, caller) = identities();
+    let room_key = device_key(room);
+    let caller_key = device_key(caller);
+    let sealed =
+        seal(&caller_key, room_key.public_key(), 99, request_body("peer_request")).unwrap();
+    let request = open_request(&room_key, &sealed).unwrap();
+    let answer = answer_value(
+        &room_key,
+        &request,
+        "r\np\nH1 1 TCP 1 10.0.0.1 5 typ host tcptype passive\n".into(),
+    )
+    .unwrap();
+    let opened = open_request(&caller_key, &answer).unwrap();
+    assert!(opened.is_answer);
+    assert_eq!(opened.id, 4242);
+    assert!(opened.ice_message.ends_with("tcptype passive\n"));
+    assert_eq!(opened.connection_type, "");
+    assert_eq!(opened.sender_id(), InfoHash::from(room.device_id()));
+    assert!(open_request(&room_key, &answer).is_err(), "sealed to the caller only");
 }
