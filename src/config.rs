@@ -48,6 +48,17 @@ pub struct Config {
     pub log: LogConfig,
     /// The DHT node.
     pub dht: DhtConfig,
+    /// Device links: how callers connect.
+    pub link: LinkConfig,
+}
+
+/// Device links (ICE-TCP, then TLS) configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinkConfig {
+    /// Host addresses offered to callers as ICE-TCP candidates. Empty: for each caller, the
+    /// address of the interface that routes to the caller's candidates.
+    pub addresses: Vec<std::net::IpAddr>,
 }
 
 /// The DHT node's configuration.
@@ -151,6 +162,7 @@ struct RawConfig {
     data_dir: PathBuf,
     log: RawLog,
     dht: DhtConfig,
+    link: LinkConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,6 +178,7 @@ impl Default for RawConfig {
             data_dir: PathBuf::from("./data"),
             log: RawLog::default(),
             dht: DhtConfig::default(),
+            link: LinkConfig::default(),
         }
     }
 }
@@ -204,6 +217,7 @@ impl Config {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("dht.bootstrap")
+                .with_list_parse_key("link.addresses")
                 .try_parsing(true)
                 .source(Some(environment)),
         );
@@ -245,10 +259,19 @@ impl RawConfig {
                 });
             }
         }
+        if let Some(address) =
+            self.link.addresses.iter().find(|a| a.is_unspecified() || a.is_multicast())
+        {
+            return Err(ConfigError::InvalidValue {
+                key: "link.addresses",
+                reason: format!("{address} is not a host address"),
+            });
+        }
         Ok(Config {
             data_dir: self.data_dir,
             log: LogConfig { filter, format: self.log.format },
             dht: self.dht,
+            link: self.link,
         })
     }
 }

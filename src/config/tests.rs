@@ -150,3 +150,27 @@ fn dht_settings_layer_too() {
         );
     }
 }
+
+#[test]
+fn link_addresses_parse_and_are_checked() {
+    let config = load("", &[], &Overrides::default()).unwrap();
+    assert!(config.link.addresses.is_empty());
+    let config =
+        load("[link]\naddresses = [\"10.0.0.7\", \"2001:db8::1\"]\n", &[], &Overrides::default())
+            .unwrap();
+    assert_eq!(config.link.addresses.len(), 2);
+    let environment = [("RDV_LINK__ADDRESSES", "192.0.2.1,192.0.2.2")];
+    let config = load("", &environment, &Overrides::default()).unwrap();
+    assert_eq!(
+        config.link.addresses,
+        ["192.0.2.1".parse::<std::net::IpAddr>().unwrap(), "192.0.2.2".parse().unwrap()]
+    );
+    for bad in [
+        "[link]\naddresses = [\"0.0.0.0\"]\n",
+        "[link]\naddresses = [\"nope\"]\n",
+        "[link]\nport = 1\n",
+    ] {
+        let error = load(bad, &[], &Overrides::default()).unwrap_err().to_string();
+        assert!(error.contains("link"), "{bad}: {error}");
+    }
+}
