@@ -44,6 +44,8 @@ fn jamid_calls_a_room_and_the_server_verifies_the_request() {
     let elapsed = placed.elapsed();
     eprintln!("jamid call {call_id}: verified request logged {elapsed:?} after placing the call");
     eprintln!("{line}");
+    let line = server.wait_for(&["ICE-TCP link connected", "room=lobby", &caller_id]);
+    eprintln!("jamid call {call_id}: {line}");
 
     let _ = harness.command(&["hangup", "caller", "--all"]).output();
     assert_eq!(server.stop(), 0);

@@ -1,5 +1,6 @@
 //! `rdv run`: the DHT node and one owner task per room.
 
+mod link;
 mod room;
 
 use std::future::Future;
@@ -54,9 +55,13 @@ pub async fn run(
         warn!("no rooms: create one with `rdv room create NAME`");
     }
     let (stop, stopped) = watch::channel(false);
+    let link_addresses: std::sync::Arc<[std::net::IpAddr]> = config.link.addresses.clone().into();
     let tasks: Vec<_> = rooms
         .into_iter()
-        .map(|room| tokio::spawn(room::serve(dht.clone(), store.clone(), room, stopped.clone())))
+        .map(|room| {
+            let addresses = std::sync::Arc::clone(&link_addresses);
+            tokio::spawn(room::serve(dht.clone(), store.clone(), room, addresses, stopped.clone()))
+        })
         .collect();
     shutdown.await;
     info!("shutting down");

@@ -1,13 +1,17 @@
 //! One room's owner task: publishes the room on the DHT and takes its connection requests.
-//! The connection itself (ICE, TLS, SIP) comes next; for now a verified request is logged
-//! with the caller's account id.
+//! A verified and admitted request gets an ICE answer and a device link task; TLS and SIP on
+//! that link come next.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use super::link;
 use crate::dht::InfoHash;
 use crate::dht::crypto::PrivateKey;
 use crate::dht::driver::{DhtHandle, Operation};
@@ -47,7 +51,9 @@ struct RoomTask {
     dht: DhtHandle,
     store: Store,
     room: Room,
-    device_key: PrivateKey,
+    device_key: Arc<PrivateKey>,
+    link_addresses: Arc<[IpAddr]>,
+    links: JoinSet<()>,
     treated: HashSet<u64>,
     treated_order: VecDeque<u64>,
     chains: HashMap<InfoHash, AccountId>,
@@ -59,11 +65,12 @@ pub(super) async fn serve(
     dht: DhtHandle,
     store: Store,
     room: Room,
+    link_addresses: Arc<[IpAddr]>,
     mut stop: watch::Receiver<bool>,
 ) {
     let name = room.name.clone();
     let device_key = match PrivateKey::from_pem(room.identity.device().private_key.expose()) {
-        Ok(key) => key,
+        Ok(key) => Arc::new(key),
         Err(error) => return warn!(room = %name, %error, "the room's device key is unusable"),
     };
     let mut task = RoomTask {
@@ -71,6 +78,8 @@ pub(super) async fn serve(
         store,
         room,
         device_key,
+        link_addresses,
+        links: JoinSet::new(),
         treated: HashSet::new(),
         treated_order: VecDeque::new(),
         chains: HashMap::new(),
@@ -106,11 +115,13 @@ impl RoomTask {
                     Some(_) => {}
                     None => break,
                 },
+                Some(_) = self.links.join_next(), if !self.links.is_empty() => {}
                 Some(event) = certificate.events.recv() => self.on_announced("device certificate", &event),
                 Some(event) = announcement.events.recv() => self.on_announced("device announcement", &event),
                 _ = stop.changed() => break,
             }
         }
+        self.links.abort_all();
         for operation in [certificate, announcement, requests] {
             let _ = self.dht.cancel(operation.id).await;
         }
@@ -159,7 +170,26 @@ impl RoomTask {
                 refused = self.counters.refused,
                 "refused a caller: no answer sent"
             );
+            return;
         }
+        let (dht, key) = (self.dht.clone(), Arc::clone(&self.device_key));
+        let (addresses, room) = (Arc::clone(&self.link_addresses), self.room.name.clone());
+        self.links.spawn(async move {
+            let started = std::time::Instant::now();
+            match link::open(&dht, &key, &request, &addresses).await {
+                Ok(link) => info!(
+                    room = %room,
+                    caller_account = %caller,
+                    local = %link.local,
+                    remote = %link.remote,
+                    elapsed_ms = started.elapsed().as_millis(),
+                    "ICE-TCP link connected"
+                ),
+                Err(error) => {
+                    warn!(room = %room, caller_account = %caller, %error, "device link failed")
+                }
+            }
+        });
     }
 
     /// Applies the room's admission policy, read fresh from the store so that changes made
