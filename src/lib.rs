@@ -11,5 +11,6 @@ pub mod net;
 pub mod presence;
 pub mod room;
 pub mod server;
+pub mod sip;
 pub mod store;
 pub mod telemetry;

@@ -1,6 +1,7 @@
 //! A real Jami client calls a room: jamid 13.7.0, driven by ../shared/interop/jamid-harness.py
 //! in a private network namespace with its own OpenDHT node, places a call to the room's Jami
-//! ID, and `rdv run` (in the same namespace) verifies the caller's connection request.
+//! ID; `rdv run` (in the same namespace) verifies the request, opens the device link (ICE-TCP,
+//! TLS, multiplexer) and answers the INVITE on the `sip` channel.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -16,8 +17,22 @@ use common::Rdv;
 use harness::{Harness, prerequisites};
 use server::Server;
 
+/// The states jamid emitted for `call_id` (from its log, written as they happen) end with
+/// HUNGUP then OVER, and none is FAILURE.
+fn assert_call_ended_hung_up(harness: &Harness, call_id: &str) {
+    let pattern = format!("call:{call_id}\\] emit client call state change");
+    let log = harness.run(&["logs", "caller", "--grep", &pattern]);
+    let states: Vec<&str> = log
+        .lines()
+        .filter_map(|line| line.split("state change ").nth(1))
+        .filter_map(|rest| rest.split(',').next())
+        .collect();
+    assert!(!states.contains(&"FAILURE"), "call {call_id} failed: {states:?}");
+    assert!(states.ends_with(&["HUNGUP", "OVER"]), "call {call_id}: {states:?}");
+}
+
 #[test]
-fn jamid_calls_a_room_and_the_server_verifies_the_request() {
+fn jamid_calls_a_room_and_the_call_ends_cleanly() {
     if !prerequisites() {
         return;
     }
@@ -38,14 +53,30 @@ fn jamid_calls_a_room_and_the_server_verifies_the_request() {
     server.wait_for(&["device announcement stored on the DHT"]);
     server.wait_for(&["device certificate stored on the DHT"]);
 
+    // A call: the room verifies the request, answers over the DHT, the ICE-TCP link and TLS
+    // come up with the caller's published chain, the caller opens `sip` and sends INVITE, and
+    // the room answers 486. jamid 13.7 ends such a call as HUNGUP (call.cpp maps a sub-call's
+    // PEER_BUSY to "peer hung up"), never FAILURE.
     let placed = Instant::now();
-    let call_id = harness.run(&["call", "caller", &room_id]);
+    let call_id = harness.run(&["call", "caller", &room_id, "--wait", "OVER", "--timeout", "10"]);
+    let ended = placed.elapsed();
     let line = server.wait_for(&["verified connection request", "room=lobby", &caller_id]);
-    let elapsed = placed.elapsed();
-    eprintln!("jamid call {call_id}: verified request logged {elapsed:?} after placing the call");
     eprintln!("{line}");
-    let line = server.wait_for(&["ICE-TCP link connected", "room=lobby", &caller_id]);
-    eprintln!("jamid call {call_id}: {line}");
+    for step in ["ICE-TCP link connected", "TLS established", "sip channel open"] {
+        eprintln!("{}", server.wait_for(&[step, "room=lobby", &caller_id]));
+    }
+    server.wait_for(&["SIP request", "method=INVITE", &caller_id]);
+    assert_call_ended_hung_up(&harness, &call_id);
+    eprintln!("jamid call {call_id}: ended {ended:?} after placing it (the room answers 486)");
+
+    // A second call reuses the cached link: no new request, no new TLS session.
+    let placed = Instant::now();
+    let call_id = harness.run(&["call", "caller", &room_id, "--wait", "OVER", "--timeout", "10"]);
+    let ended = placed.elapsed();
+    server.wait_for_nth(&["SIP request", "method=INVITE", &caller_id], 2);
+    assert_call_ended_hung_up(&harness, &call_id);
+    assert_eq!(server.count(&["TLS established"]), 1, "the link is reused");
+    eprintln!("jamid call {call_id} over the cached link: ended {ended:?} after placing it");
 
     let _ = harness.command(&["hangup", "caller", "--all"]).output();
     assert_eq!(server.stop(), 0);

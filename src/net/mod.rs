@@ -3,3 +3,4 @@
 
 pub mod ice;
 pub mod mux;
+pub mod tls;

@@ -49,7 +49,6 @@ pub(super) enum LinkError {
 
 /// A nominated ICE-TCP connection: its socket, its ICE state (which answers keep-alives and
 /// frames application data) and the application bytes already received.
-#[expect(dead_code, reason = "TLS over the link reads these; it lands next")]
 pub(super) struct IceLink {
     pub(super) stream: TcpStream,
     pub(super) ice: IceTcpConnection,

@@ -2,6 +2,7 @@
 
 mod link;
 mod room;
+mod session;
 
 use std::future::Future;
 

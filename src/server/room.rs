@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use super::link;
+use super::{link, session};
 use crate::dht::InfoHash;
 use crate::dht::crypto::PrivateKey;
 use crate::dht::driver::{DhtHandle, Operation};
@@ -19,6 +19,7 @@ use crate::dht::node::Event;
 use crate::dht::value::{Content, ValueType, certificate_chain};
 use crate::dht::wire::{Filter, ValueQuery};
 use crate::identity::{AccountId, verify_device_chain};
+use crate::net::tls::client_config;
 use crate::presence::{
     PeerConnectionRequest, announcement_value, certificate_value, open_request, peer_key,
 };
@@ -56,7 +57,7 @@ struct RoomTask {
     links: JoinSet<()>,
     treated: HashSet<u64>,
     treated_order: VecDeque<u64>,
-    chains: HashMap<InfoHash, AccountId>,
+    chains: HashMap<InfoHash, Caller>,
     counters: RequestCounters,
 }
 
@@ -147,7 +148,7 @@ impl RoomTask {
             self.counters.duplicates += 1;
             return;
         }
-        let Some(caller) = self.caller_account(&request).await else {
+        let Some(Caller { account: caller, chain }) = self.caller_account(&request).await else {
             self.counters.unverified_sender += 1;
             return;
         };
@@ -172,19 +173,26 @@ impl RoomTask {
             );
             return;
         }
+        let tls = match client_config(&self.room.identity, chain) {
+            Ok(tls) => tls,
+            Err(error) => return warn!(room = %self.room.name, %error, "cannot set up TLS"),
+        };
         let (dht, key) = (self.dht.clone(), Arc::clone(&self.device_key));
         let (addresses, room) = (Arc::clone(&self.link_addresses), self.room.name.clone());
         self.links.spawn(async move {
             let started = std::time::Instant::now();
             match link::open(&dht, &key, &request, &addresses).await {
-                Ok(link) => info!(
-                    room = %room,
-                    caller_account = %caller,
-                    local = %link.local,
-                    remote = %link.remote,
-                    elapsed_ms = started.elapsed().as_millis(),
-                    "ICE-TCP link connected"
-                ),
+                Ok(link) => {
+                    info!(
+                        room = %room,
+                        caller_account = %caller,
+                        local = %link.local,
+                        remote = %link.remote,
+                        elapsed_ms = started.elapsed().as_millis(),
+                        "ICE-TCP link connected"
+                    );
+                    session::serve(link, tls, &room, caller).await;
+                }
                 Err(error) => {
                     warn!(room = %room, caller_account = %caller, %error, "device link failed")
                 }
@@ -200,11 +208,12 @@ impl RoomTask {
         Ok(admit(&room.policy, &roles)?)
     }
 
-    /// The caller's account id, from its device chain fetched on the DHT and verified.
-    async fn caller_account(&mut self, request: &PeerConnectionRequest) -> Option<AccountId> {
+    /// The caller's account id and chain, from its device chain fetched on the DHT and
+    /// verified.
+    async fn caller_account(&mut self, request: &PeerConnectionRequest) -> Option<Caller> {
         let sender = request.sender_id();
-        if let Some(account) = self.chains.get(&sender) {
-            return Some(*account);
+        if let Some(caller) = self.chains.get(&sender) {
+            return Some(caller.clone());
         }
         let query = ValueQuery {
             select: vec![],
@@ -234,11 +243,11 @@ impl RoomTask {
         .flatten();
         let _ = self.dht.cancel(id).await;
         match found {
-            Some(account) => {
+            Some(ref caller) => {
                 if self.chains.len() >= CHAIN_CACHE {
                     self.chains.clear();
                 }
-                self.chains.insert(sender, account);
+                self.chains.insert(sender, caller.clone());
             }
             None => {
                 warn!(room = %self.room.name, caller_device = %sender, "no valid certificate chain for a caller")
@@ -272,14 +281,23 @@ enum AdmissionError {
     RoomGone,
 }
 
-/// The account id of a certificate value's chain, if it is a valid device chain whose leaf is
-/// the request's signer.
+/// A caller whose device chain was found on the DHT and verified.
+#[derive(Debug, Clone)]
+struct Caller {
+    account: AccountId,
+    /// The chain as published (DER, leaf first): the one its TLS handshake must present.
+    chain: Vec<Vec<u8>>,
+}
+
+/// The caller of a certificate value's chain, if it is a valid device chain whose leaf is the
+/// request's signer.
 fn chain_account(
     value: &crate::dht::value::Value,
     request: &PeerConnectionRequest,
-) -> Option<AccountId> {
+) -> Option<Caller> {
     let Content::Clear { body, .. } = &value.content else { return None };
     let chain = verify_device_chain(&certificate_chain(&body.data)?).ok()?;
     chain.check_validity(SystemTime::now()).ok()?;
-    (chain.public_keys_der()[0] == request.sender.spki_der()).then(|| chain.account_id())
+    (chain.public_keys_der()[0] == request.sender.spki_der())
+        .then(|| Caller { account: chain.account_id(), chain: chain.certificates_der().to_vec() })
 }

@@ -53,20 +53,35 @@ impl Server {
 
     /// Waits for a log line containing every one of `parts`.
     pub fn wait_for(&mut self, parts: &[&str]) -> String {
+        self.wait_for_nth(parts, 1)
+    }
+
+    /// Waits for the `n`th log line (counting from 1) containing every one of `parts`.
+    pub fn wait_for_nth(&mut self, parts: &[&str], n: usize) -> String {
         let deadline = Instant::now() + WAIT;
-        if let Some(line) = self.seen.iter().find(|line| parts.iter().all(|p| line.contains(p))) {
+        let matches = |line: &String| parts.iter().all(|p| line.contains(p));
+        if let Some(line) = self.seen.iter().filter(|line| matches(line)).nth(n - 1) {
             return line.clone();
         }
+        let mut found = self.seen.iter().filter(|line| matches(line)).count();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("no log line with {parts:?}; saw:\n{}", self.seen.join("\n"))
+                panic!("no log line {n} with {parts:?}; saw:\n{}", self.seen.join("\n"))
             });
             self.seen.push(line.clone());
-            if parts.iter().all(|p| line.contains(p)) {
-                return line;
+            if matches(&line) {
+                found += 1;
+                if found == n {
+                    return line;
+                }
             }
         }
+    }
+
+    /// How many log lines seen so far contain every one of `parts`.
+    pub fn count(&self, parts: &[&str]) -> usize {
+        self.seen.iter().filter(|line| parts.iter().all(|p| line.contains(p))).count()
     }
 
     /// SIGTERM, then the exit status within the wait bound.

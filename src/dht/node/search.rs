@@ -264,13 +264,9 @@ impl Search {
                 });
             }
         }
-        if !self.converged(now) {
-            return (actions, events);
-        }
-        let key = self.key;
-        for op in self.gets.drain(..) {
-            events.push(Event::GetDone { operation: op.id, key });
-        }
+        // Values go to each of the closest nodes as soon as it has answered with a token, as
+        // OpenDHT does: an unresponsive candidate (given up only after 5 s) must not delay
+        // a put that the live nodes can take now, such as a connection answer.
         let targets: Vec<usize> = self
             .nodes
             .iter()
@@ -279,6 +275,7 @@ impl Search {
             .take(TARGET_NODES)
             .map(|(i, _)| i)
             .collect();
+        let converged = self.converged(now);
         for op in &mut self.announces {
             let reput = op.value.value_type().lifetime().saturating_sub(REANNOUNCE_MARGIN);
             let mut acked = 0;
@@ -289,7 +286,7 @@ impl Search {
                     .get(&op.value.id)
                     .is_some_and(|at| !op.permanent || now.saturating_duration_since(*at) < reput);
                 acked += usize::from(node.acked.contains_key(&op.value.id));
-                if fresh || node.putting.contains(&op.value.id) {
+                if fresh || node.putting.contains(&op.value.id) || !node.is_synced(now) {
                     continue;
                 }
                 let Some(token) = node.token.clone() else { continue };
@@ -301,10 +298,17 @@ impl Search {
                     permanent: op.permanent,
                 });
             }
-            if !op.reported && acked == targets.len() {
+            if converged && !op.reported && acked == targets.len() {
                 op.reported = true;
-                events.push(Event::Announced { operation: op.id, key, nodes: acked });
+                events.push(Event::Announced { operation: op.id, key: self.key, nodes: acked });
             }
+        }
+        if !converged {
+            return (actions, events);
+        }
+        let key = self.key;
+        for op in self.gets.drain(..) {
+            events.push(Event::GetDone { operation: op.id, key });
         }
         self.announces.retain(|op| op.permanent || !op.reported);
         for &index in targets.iter().take(LISTEN_NODES) {

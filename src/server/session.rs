@@ -1,0 +1,266 @@
+//! A device link once ICE-TCP is nominated: TLS (the room is the client) over the framed
+//! stream, the multiplexed socket inside it, and SIP on the `sip` channels. One task per
+//! link; it ends when the caller closes, a timeout fires or the peer breaks a protocol, and
+//! every resource goes with it.
+
+use std::collections::HashMap;
+use std::io::{Read as _, Write as _};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::ClientConnection;
+use sipx_sip::{Limits, Message, StreamParser};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing::{debug, info, warn};
+
+use super::link::IceLink;
+use crate::identity::AccountId;
+use crate::net::ice::tcp::IceEvent;
+use crate::net::mux::{ChannelId, Multiplexer, MuxEvent};
+use crate::net::tls::peer_name;
+use crate::room::RoomName;
+use crate::sip::uas;
+
+/// Longest TLS handshake (Jami allows 40 s; a live peer needs well under one).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// A link with no traffic at all for this long is closed (Jami's keep-alives come every
+/// 20–30 s; our beacons probe it in between).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Interval of our beacons on an idle link.
+const BEACON_INTERVAL: Duration = Duration::from_secs(30);
+/// `sip` channels open at once on one link.
+const MAX_SIP_CHANNELS: usize = 4;
+
+/// Why a link ended.
+#[derive(Debug, thiserror::Error)]
+enum SessionEnd {
+    #[error("the caller closed the connection")]
+    Closed,
+    #[error("socket error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("TLS handshake not done within {0:?}")]
+    HandshakeTimeout(Duration),
+    #[error("ICE: {0}")]
+    Ice(crate::net::ice::tcp::IceError),
+    #[error("multiplexer: {0}")]
+    Mux(#[from] crate::net::mux::MuxError),
+    #[error("no traffic for {0:?}")]
+    Idle(Duration),
+    #[error("the caller stopped answering beacons")]
+    BeaconTimeout,
+}
+
+/// Serves one device link until it ends.
+pub(super) async fn serve(
+    link: IceLink,
+    tls: Arc<rustls::ClientConfig>,
+    room: &RoomName,
+    caller: AccountId,
+) {
+    let started = Instant::now();
+    match Session::new(link, tls, room.clone(), caller) {
+        Ok(mut session) => {
+            let end = session.run().await;
+            info!(
+                room = %room,
+                caller_account = %caller,
+                reason = %end,
+                seconds = started.elapsed().as_secs(),
+                "device link closed"
+            );
+        }
+        Err(error) => warn!(room = %room, caller_account = %caller, %error, "TLS setup failed"),
+    }
+}
+
+struct Session {
+    link: IceLink,
+    tls: ClientConnection,
+    mux: Multiplexer,
+    sip: HashMap<ChannelId, StreamParser>,
+    room: RoomName,
+    caller: AccountId,
+    to_tag: String,
+    established: bool,
+}
+
+impl Session {
+    fn new(
+        link: IceLink,
+        config: Arc<rustls::ClientConfig>,
+        room: RoomName,
+        caller: AccountId,
+    ) -> Result<Self, rustls::Error> {
+        let tls = ClientConnection::new(config, peer_name(link.remote.ip()))?;
+        Ok(Self {
+            link,
+            tls,
+            mux: Multiplexer::new(),
+            sip: HashMap::new(),
+            room,
+            caller,
+            to_tag: format!("{:016x}", rand::random::<u64>()),
+            established: false,
+        })
+    }
+
+    async fn run(&mut self) -> SessionEnd {
+        let handshake_deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+        let mut last_traffic = Instant::now();
+        let mut next_beacon = Instant::now() + BEACON_INTERVAL;
+        let mut buffer = vec![0; 32 * 1024];
+        if !self.link.early_data.is_empty() {
+            let early = std::mem::take(&mut self.link.early_data);
+            if let Err(end) = self.on_tls_bytes(&early) {
+                return end;
+            }
+        }
+        loop {
+            if let Err(end) = self.flush().await {
+                return end;
+            }
+            let now = Instant::now();
+            let mut wake = (last_traffic + IDLE_TIMEOUT).min(next_beacon);
+            if !self.established {
+                wake = wake.min(handshake_deadline);
+            }
+            for timer in
+                [self.link.ice.poll_timeout(), self.mux.poll_timeout()].into_iter().flatten()
+            {
+                wake = wake.min(timer);
+            }
+            tokio::select! {
+                read = self.link.stream.read(&mut buffer) => {
+                    let count = match read {
+                        Ok(0) => return SessionEnd::Closed,
+                        Ok(count) => count,
+                        Err(error) => return SessionEnd::Io(error),
+                    };
+                    last_traffic = Instant::now();
+                    for event in self.link.ice.receive(&buffer[..count], last_traffic) {
+                        match event {
+                            IceEvent::Data(data) => {
+                                if let Err(end) = self.on_tls_bytes(&data) {
+                                    return end;
+                                }
+                            }
+                            IceEvent::Failed(error) => return SessionEnd::Ice(error),
+                            IceEvent::Connected => {}
+                        }
+                    }
+                }
+                () = tokio::time::sleep(wake.saturating_duration_since(now)) => {
+                    let now = Instant::now();
+                    if !self.established && now >= handshake_deadline {
+                        return SessionEnd::HandshakeTimeout(HANDSHAKE_TIMEOUT);
+                    }
+                    if now >= last_traffic + IDLE_TIMEOUT {
+                        return SessionEnd::Idle(IDLE_TIMEOUT);
+                    }
+                    if let Some(IceEvent::Failed(error)) = self.link.ice.handle_timeout(now) {
+                        return SessionEnd::Ice(error);
+                    }
+                    if let Some(MuxEvent::BeaconTimeout) = self.mux.handle_timeout(now) {
+                        return SessionEnd::BeaconTimeout;
+                    }
+                    if now >= next_beacon {
+                        next_beacon = now + BEACON_INTERVAL;
+                        if now >= last_traffic + BEACON_INTERVAL {
+                            self.mux.send_beacon(now);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// TLS records from the caller: decrypt, then hand the plaintext to the multiplexer.
+    fn on_tls_bytes(&mut self, mut data: &[u8]) -> Result<(), SessionEnd> {
+        while !data.is_empty() {
+            self.tls.read_tls(&mut data)?;
+            let state = self.tls.process_new_packets()?;
+            if !self.established && !self.tls.is_handshaking() {
+                self.established = true;
+                info!(
+                    room = %self.room,
+                    caller_account = %self.caller,
+                    version = ?self.tls.protocol_version(),
+                    suite = ?self.tls.negotiated_cipher_suite().map(|s| s.suite()),
+                    "TLS established with the caller's published chain"
+                );
+            }
+            let mut plaintext = vec![0; state.plaintext_bytes_to_read()];
+            if !plaintext.is_empty() {
+                self.tls.reader().read_exact(&mut plaintext)?;
+                let events = self.mux.receive(&plaintext)?;
+                self.on_mux_events(events);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_mux_events(&mut self, events: Vec<MuxEvent>) {
+        for event in events {
+            match event {
+                MuxEvent::ChannelRequested { channel, name } => {
+                    if name == "sip" && self.sip.len() < MAX_SIP_CHANNELS {
+                        self.mux.accept(channel);
+                        self.sip.insert(channel, StreamParser::new(Limits::stream()));
+                        debug!(room = %self.room, caller_account = %self.caller, channel = channel.0, "sip channel open");
+                    } else {
+                        self.mux.decline(channel);
+                        debug!(room = %self.room, caller_account = %self.caller, %name, "declined a channel");
+                    }
+                }
+                MuxEvent::Data { channel, data } => self.on_sip_bytes(channel, &data),
+                MuxEvent::ChannelClosed(channel) => {
+                    self.sip.remove(&channel);
+                }
+                MuxEvent::PeerVersion(_) | MuxEvent::BeaconTimeout => {}
+            }
+        }
+    }
+
+    fn on_sip_bytes(&mut self, channel: ChannelId, data: &[u8]) {
+        let Some(parser) = self.sip.get_mut(&channel) else { return };
+        let messages = match parser.push(data) {
+            Ok(messages) => messages,
+            Err(error) => {
+                warn!(room = %self.room, caller_account = %self.caller, %error, "unparsable SIP: channel closed");
+                self.sip.remove(&channel);
+                self.mux.close(channel);
+                return;
+            }
+        };
+        for message in messages {
+            let Message::Request(request) = message else { continue };
+            info!(
+                room = %self.room,
+                caller_account = %self.caller,
+                method = %request.method,
+                "SIP request"
+            );
+            for response in uas::respond(&request, &self.to_tag) {
+                self.mux.send(channel, &response);
+            }
+        }
+    }
+
+    /// Writes what the multiplexer and TLS have queued, through ICE's framing.
+    async fn flush(&mut self) -> Result<(), SessionEnd> {
+        while let Some(message) = self.mux.poll_transmit() {
+            self.tls.writer().write_all(&message)?;
+        }
+        while self.tls.wants_write() {
+            let mut records = Vec::new();
+            self.tls.write_tls(&mut records)?;
+            self.link.ice.send(&records);
+        }
+        while let Some(bytes) = self.link.ice.poll_transmit() {
+            self.link.stream.write_all(&bytes).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,68 @@
+use sipx_sip::{Limits, Message, StreamParser};
+
+use super::*;
+
+/// An INVITE as Jami 13.7 sends it (jami-protocol.md §6.2), without its SDP.
+const INVITE: &str = "INVITE sips:198.18.0.1:40000;transport=tls SIP/2.0\r\n\
+    Via: SIP/2.0/TLS 198.18.0.1:41000;rport;branch=z9hG4bKPjabc\r\n\
+    Max-Forwards: 70\r\n\
+    From: <sip:5942a65f5d12c0944733f7227bec89d872f5e491@ring.dht>;tag=xyz\r\n\
+    To: <sips:0f106bf56b3b56c4f345514d2cebdd5774758dfd@198.18.0.1:40000;transport=tls>\r\n\
+    Contact: \"\" <sips:aaaa@198.18.0.1:41000;transport=tls>\r\n\
+    Call-ID: call-1\r\n\
+    CSeq: 7 INVITE\r\n\
+    Subject: Phone call\r\n\
+    User-Agent: Jami Daemon 13.7.0 (linux)\r\n\
+    Content-Length: 0\r\n\r\n";
+
+fn parse(text: &str) -> Vec<Message> {
+    StreamParser::new(Limits::stream()).push(text.as_bytes()).unwrap()
+}
+
+fn request(text: &str) -> Request {
+    match parse(text).remove(0) {
+        Message::Request(request) => request,
+        Message::Response(_) => panic!("a response"),
+    }
+}
+
+fn response(bytes: &[u8]) -> Response {
+    match StreamParser::new(Limits::stream()).push(bytes).unwrap().remove(0) {
+        Message::Response(response) => response,
+        Message::Request(_) => panic!("a request"),
+    }
+}
+
+#[test]
+fn an_invite_gets_trying_then_busy_with_our_tag() {
+    let responses = respond(&request(INVITE), "room1");
+    assert_eq!(responses.len(), 2);
+    let trying = response(&responses[0]);
+    assert_eq!(trying.status.code(), 100);
+    let busy = response(&responses[1]);
+    assert_eq!(busy.status.code(), 486);
+    let to = busy.headers.value(&HeaderName::To).unwrap();
+    assert!(String::from_utf8_lossy(&to).ends_with(";tag=room1"), "{to:?}");
+    let text = String::from_utf8_lossy(&responses[1]);
+    for expected in
+        ["Call-ID: call-1", "CSeq: 7 INVITE", "Content-Length: 0", "branch=z9hG4bKPjabc"]
+    {
+        assert!(text.contains(expected), "{expected} in {text}");
+    }
+    assert!(text.contains("MESSAGE") && text.contains("INFO"), "Allow lists them: {text}");
+    assert!(!text.contains("Jami Daemon 13"), "we do not claim to be Jami: {text}");
+}
+
+#[test]
+fn options_and_messages_get_200_and_ack_gets_nothing() {
+    let options = INVITE.replace("INVITE sips", "OPTIONS sips").replace("7 INVITE", "8 OPTIONS");
+    let responses = respond(&request(&options), "t");
+    assert_eq!(response(&responses[0]).status.code(), 200);
+    let message = INVITE.replace("INVITE sips", "MESSAGE sips").replace("7 INVITE", "9 MESSAGE");
+    assert_eq!(response(&respond(&request(&message), "t")[0]).status.code(), 200);
+    let ack = INVITE.replace("INVITE sips", "ACK sips").replace("7 INVITE", "7 ACK");
+    assert!(respond(&request(&ack), "t").is_empty());
+    let subscribe =
+        INVITE.replace("INVITE sips", "SUBSCRIBE sips").replace("7 INVITE", "10 SUBSCRIBE");
+    assert_eq!(response(&respond(&request(&subscribe), "t")[0]).status.code(), 405);
+}
