@@ -137,3 +137,6 @@ impl ServerCertVerifier for PinnedChain {
         SCHEMES.to_vec()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,170 @@
+//! Real TLS handshakes in memory: our client against a rustls server that behaves like the
+//! caller's side (client certificate required, the caller's chain presented).
+
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DistinguishedName, ServerConfig, ServerConnection};
+
+use super::*;
+
+fn identities() -> &'static (RoomIdentity, RoomIdentity) {
+    static IDENTITIES: OnceLock<(RoomIdentity, RoomIdentity)> = OnceLock::new();
+    IDENTITIES.get_or_init(|| {
+        let generate = || RoomIdentity::generate_blocking(SystemTime::now()).unwrap();
+        (generate(), generate())
+    })
+}
+
+/// Accepts any client chain (what it presents is checked by the test).
+#[derive(Debug)]
+struct AnyClient(WebPkiSupportedAlgorithms);
+
+impl ClientCertVerifier for AnyClient {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        SCHEMES.to_vec()
+    }
+}
+
+/// The caller's side: a TLS server presenting `identity`'s chain.
+fn server(identity: &RoomIdentity) -> ServerConnection {
+    let provider = Arc::new(provider());
+    let chain = identity
+        .chain()
+        .certificates_der()
+        .iter()
+        .map(|der| CertificateDer::from(der.clone()))
+        .collect();
+    let key =
+        PrivateKeyDer::from_pem_slice(identity.device().private_key.expose().as_bytes()).unwrap();
+    let verifier = Arc::new(AnyClient(provider.signature_verification_algorithms));
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .unwrap();
+    ServerConnection::new(Arc::new(config)).unwrap()
+}
+
+/// Runs the handshake in memory; returns the client's error, if any.
+fn handshake(
+    client: &mut rustls::ClientConnection,
+    server: &mut ServerConnection,
+) -> Result<(), rustls::Error> {
+    for _ in 0..10 {
+        let mut bytes = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut bytes).unwrap();
+        }
+        let mut slice = bytes.as_slice();
+        while !slice.is_empty() {
+            server.read_tls(&mut slice).unwrap();
+            server.process_new_packets()?;
+        }
+        let mut bytes = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut bytes).unwrap();
+        }
+        let mut slice = bytes.as_slice();
+        while !slice.is_empty() {
+            client.read_tls(&mut slice).unwrap();
+            client.process_new_packets()?;
+        }
+        if !client.is_handshaking() && !server.is_handshaking() {
+            return Ok(());
+        }
+    }
+    Err(rustls::Error::General("handshake did not finish".into()))
+}
+
+#[test]
+fn the_published_chain_is_accepted_and_ours_is_presented() {
+    let (room, caller) = identities();
+    let expected = caller.chain().certificates_der().to_vec();
+    let config = client_config(room, expected).unwrap();
+    let mut client =
+        rustls::ClientConnection::new(config, peer_name("198.18.0.1".parse().unwrap())).unwrap();
+    let mut server = server(caller);
+    handshake(&mut client, &mut server).unwrap();
+    assert_eq!(client.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
+    let presented: Vec<Vec<u8>> =
+        server.peer_certificates().unwrap().iter().map(|c| c.to_vec()).collect();
+    assert_eq!(presented, room.chain().certificates_der(), "our whole chain, leaf first");
+}
+
+#[test]
+fn a_chain_other_than_the_published_one_is_refused() {
+    let (room, caller) = identities();
+    // We expect the room's own chain: the caller's does not match it.
+    let config = client_config(room, room.chain().certificates_der().to_vec()).unwrap();
+    let mut client =
+        rustls::ClientConnection::new(config, peer_name("198.18.0.1".parse().unwrap())).unwrap();
+    let error = handshake(&mut client, &mut server(caller)).unwrap_err();
+    assert!(matches!(error, rustls::Error::InvalidCertificate(_)), "{error:?}");
+    // And a chain cut short (the leaf alone) is not the published one either.
+    let leaf_only = vec![caller.chain().certificates_der()[0].clone()];
+    let verifier = PinnedChain {
+        expected: leaf_only,
+        algorithms: provider().signature_verification_algorithms,
+    };
+    let chain: Vec<CertificateDer<'_>> = caller
+        .chain()
+        .certificates_der()
+        .iter()
+        .map(|d| CertificateDer::from(d.as_slice()))
+        .collect();
+    let name = peer_name("198.18.0.1".parse().unwrap());
+    assert!(
+        verifier.verify_server_cert(&chain[0], &chain[1..], &name, &[], UnixTime::now()).is_err()
+    );
+}
+
+#[test]
+fn only_sha384_and_sha512_schemes_are_offered() {
+    let (room, caller) = identities();
+    let config = client_config(room, caller.chain().certificates_der().to_vec()).unwrap();
+    assert!(!config.enable_sni);
+    let verifier = PinnedChain {
+        expected: Vec::new(),
+        algorithms: provider().signature_verification_algorithms,
+    };
+    let schemes = verifier.supported_verify_schemes();
+    assert!(!schemes.is_empty());
+    assert!(schemes.iter().all(|s| {
+        let name = format!("{s:?}");
+        name.contains("384") || name.contains("512")
+    }));
+}
