@@ -79,6 +79,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// How many log lines seen so far contain every one of `parts`.
     pub fn count(&self, parts: &[&str]) -> usize {
         self.seen.iter().filter(|line| parts.iter().all(|p| line.contains(p))).count()
