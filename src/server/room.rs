@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
@@ -30,6 +30,8 @@ use crate::store::{Store, StoreError};
 const TREATED_MEMORY: usize = 4096;
 /// Callers' verified chains kept.
 const CHAIN_CACHE: usize = 1024;
+/// Calls being verified, set up or served at once per room; more are dropped.
+const MAX_REQUEST_TASKS: usize = 512;
 /// How long to look for a caller's certificate on the DHT.
 const CERTIFICATE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -46,19 +48,29 @@ pub struct RequestCounters {
     pub duplicates: u64,
     /// Verified requests refused by the room's admission policy (banned, not allowed).
     pub refused: u64,
+    /// Requests dropped because too many calls were being set up at once.
+    pub overloaded: u64,
 }
 
-struct RoomTask {
+/// What the room task shares with its request tasks.
+struct Shared {
     dht: DhtHandle,
     store: Store,
     room: Room,
-    device_key: Arc<PrivateKey>,
+    device_key: PrivateKey,
     link_addresses: Arc<[IpAddr]>,
-    links: JoinSet<()>,
+    chains: Mutex<HashMap<InfoHash, Caller>>,
+    counters: Mutex<RequestCounters>,
+}
+
+/// The room's owner task: takes values at the peer key, drops junk and re-deliveries, and
+/// hands each new request to a task of its own (verification can wait on the DHT for
+/// seconds; the room must not).
+struct RoomTask {
+    shared: Arc<Shared>,
+    requests: JoinSet<()>,
     treated: HashSet<u64>,
     treated_order: VecDeque<u64>,
-    chains: HashMap<InfoHash, Caller>,
-    counters: RequestCounters,
 }
 
 /// Serves `room` until `stop` turns true.
@@ -71,25 +83,28 @@ pub(super) async fn serve(
 ) {
     let name = room.name.clone();
     let device_key = match PrivateKey::from_pem(room.identity.device().private_key.expose()) {
-        Ok(key) => Arc::new(key),
+        Ok(key) => key,
         Err(error) => return warn!(room = %name, %error, "the room's device key is unusable"),
     };
-    let mut task = RoomTask {
+    let shared = Arc::new(Shared {
         dht,
         store,
         room,
         device_key,
         link_addresses,
-        links: JoinSet::new(),
+        chains: Mutex::new(HashMap::new()),
+        counters: Mutex::new(RequestCounters::default()),
+    });
+    let mut task = RoomTask {
+        shared: Arc::clone(&shared),
+        requests: JoinSet::new(),
         treated: HashSet::new(),
         treated_order: VecDeque::new(),
-        chains: HashMap::new(),
-        counters: RequestCounters::default(),
     };
     if let Err(error) = task.run(&mut stop).await {
         warn!(room = %name, %error, "the room stopped serving");
     }
-    info!(room = %name, counters = ?task.counters, "room stopped");
+    info!(room = %name, counters = ?shared.counters(), "room stopped");
 }
 
 impl RoomTask {
@@ -97,62 +112,100 @@ impl RoomTask {
         &mut self,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let identity = &self.room.identity;
+        let shared = Arc::clone(&self.shared);
+        let (dht, identity) = (&shared.dht, &shared.room.identity);
         let (device, account) = (identity.device_id(), identity.account_id());
         let mut certificate =
-            self.dht.announce(device.into(), certificate_value(identity), true).await?;
+            dht.announce(device.into(), certificate_value(identity), true).await?;
         let mut announcement =
-            self.dht.announce(account.into(), announcement_value(identity)?, true).await?;
-        let mut requests = self.dht.listen(peer_key(device), None).await?;
-        info!(room = %self.room.name, jami_id = %account, device_id = %device, "room listening for calls on the DHT");
+            dht.announce(account.into(), announcement_value(identity)?, true).await?;
+        let mut requests = dht.listen(peer_key(device), None).await?;
+        info!(room = %shared.room.name, jami_id = %account, device_id = %device, "room listening for calls on the DHT");
         loop {
             tokio::select! {
                 event = requests.events.recv() => match event {
                     Some(Event::Values { values, .. }) => {
                         for value in values {
-                            self.on_value(&value).await;
+                            self.on_value(&value);
                         }
                     }
                     Some(_) => {}
                     None => break,
                 },
-                Some(_) = self.links.join_next(), if !self.links.is_empty() => {}
+                Some(_) = self.requests.join_next(), if !self.requests.is_empty() => {}
                 Some(event) = certificate.events.recv() => self.on_announced("device certificate", &event),
                 Some(event) = announcement.events.recv() => self.on_announced("device announcement", &event),
                 _ = stop.changed() => break,
             }
         }
-        self.links.abort_all();
+        self.requests.abort_all();
         for operation in [certificate, announcement, requests] {
-            let _ = self.dht.cancel(operation.id).await;
+            let _ = dht.cancel(operation.id).await;
         }
         Ok(())
     }
 
     fn on_announced(&self, what: &str, event: &Event) {
         if let Event::Announced { nodes, .. } = event {
-            info!(room = %self.room.name, nodes, "{what} stored on the DHT");
+            info!(room = %self.shared.room.name, nodes, "{what} stored on the DHT");
         }
     }
 
-    async fn on_value(&mut self, value: &crate::dht::value::Value) {
-        let request = match open_request(&self.device_key, value) {
+    fn on_value(&mut self, value: &crate::dht::value::Value) {
+        let shared = Arc::clone(&self.shared);
+        let request = match open_request(&shared.device_key, value) {
             Ok(request) if !request.is_answer => request,
-            Ok(_) => return debug!(room = %self.room.name, "ignored an answer at our peer key"),
+            Ok(_) => return debug!(room = %shared.room.name, "ignored an answer at our peer key"),
             Err(error) => {
-                self.counters.dropped += 1;
-                return debug!(room = %self.room.name, value_id = value.id, %error, "dropped a value at our peer key");
+                shared.count(|c| c.dropped += 1);
+                return debug!(room = %shared.room.name, value_id = value.id, %error, "dropped a value at our peer key");
             }
         };
         if !self.remember(request.id) {
-            self.counters.duplicates += 1;
+            shared.count(|c| c.duplicates += 1);
             return;
         }
+        if self.requests.len() >= MAX_REQUEST_TASKS {
+            shared.count(|c| c.overloaded += 1);
+            return warn!(room = %shared.room.name, caller_device = %request.sender_id(), "too many calls being set up: request dropped");
+        }
+        self.requests.spawn(shared.handle(request));
+    }
+
+    fn remember(&mut self, id: u64) -> bool {
+        if !self.treated.insert(id) {
+            return false;
+        }
+        self.treated_order.push_back(id);
+        if self.treated_order.len() > TREATED_MEMORY
+            && let Some(oldest) = self.treated_order.pop_front()
+        {
+            self.treated.remove(&oldest);
+        }
+        true
+    }
+}
+
+impl Shared {
+    /// Updates the counters.
+    fn count(&self, update: impl FnOnce(&mut RequestCounters)) -> RequestCounters {
+        let mut counters = self.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        update(&mut counters);
+        *counters
+    }
+
+    fn counters(&self) -> RequestCounters {
+        self.count(|_| {})
+    }
+
+    /// Verifies a new request's sender, applies the admission policy, and opens and serves
+    /// the device link.
+    async fn handle(self: Arc<Self>, request: PeerConnectionRequest) {
         let Some(Caller { account: caller, chain }) = self.caller_account(&request).await else {
-            self.counters.unverified_sender += 1;
+            self.count(|c| c.unverified_sender += 1);
             return;
         };
-        self.counters.verified += 1;
+        self.count(|c| c.verified += 1);
         info!(
             room = %self.room.name,
             caller_account = %caller,
@@ -162,13 +215,13 @@ impl RoomTask {
             "verified connection request"
         );
         if let Err(refusal) = self.admission(caller).await {
-            self.counters.refused += 1;
+            let refused = self.count(|c| c.refused += 1).refused;
             info!(
                 room = %self.room.name,
                 caller_account = %caller,
                 caller_device = %request.sender_id(),
                 reason = %refusal,
-                refused = self.counters.refused,
+                refused,
                 "refused a caller: no answer sent"
             );
             return;
@@ -177,27 +230,24 @@ impl RoomTask {
             Ok(tls) => tls,
             Err(error) => return warn!(room = %self.room.name, %error, "cannot set up TLS"),
         };
-        let (dht, key) = (self.dht.clone(), Arc::clone(&self.device_key));
-        let (addresses, room) = (Arc::clone(&self.link_addresses), self.room.name.clone());
-        self.links.spawn(async move {
-            let started = std::time::Instant::now();
-            match link::open(&dht, &key, &request, &addresses).await {
-                Ok(link) => {
-                    info!(
-                        room = %room,
-                        caller_account = %caller,
-                        local = %link.local,
-                        remote = %link.remote,
-                        elapsed_ms = started.elapsed().as_millis(),
-                        "ICE-TCP link connected"
-                    );
-                    session::serve(link, tls, &room, caller).await;
-                }
-                Err(error) => {
-                    warn!(room = %room, caller_account = %caller, %error, "device link failed")
-                }
+        let room = &self.room.name;
+        let started = std::time::Instant::now();
+        match link::open(&self.dht, &self.device_key, &request, &self.link_addresses).await {
+            Ok(link) => {
+                info!(
+                    room = %room,
+                    caller_account = %caller,
+                    local = %link.local,
+                    remote = %link.remote,
+                    elapsed_ms = started.elapsed().as_millis(),
+                    "ICE-TCP link connected"
+                );
+                session::serve(link, tls, room, caller).await;
             }
-        });
+            Err(error) => {
+                warn!(room = %room, caller_account = %caller, %error, "device link failed")
+            }
+        }
     }
 
     /// Applies the room's admission policy, read fresh from the store so that changes made
@@ -210,9 +260,9 @@ impl RoomTask {
 
     /// The caller's account id and chain, from its device chain fetched on the DHT and
     /// verified.
-    async fn caller_account(&mut self, request: &PeerConnectionRequest) -> Option<Caller> {
+    async fn caller_account(&self, request: &PeerConnectionRequest) -> Option<Caller> {
         let sender = request.sender_id();
-        if let Some(caller) = self.chains.get(&sender) {
+        if let Some(caller) = self.chains().get(&sender) {
             return Some(caller.clone());
         }
         let query = ValueQuery {
@@ -244,10 +294,11 @@ impl RoomTask {
         let _ = self.dht.cancel(id).await;
         match found {
             Some(ref caller) => {
-                if self.chains.len() >= CHAIN_CACHE {
-                    self.chains.clear();
+                let mut chains = self.chains();
+                if chains.len() >= CHAIN_CACHE {
+                    chains.clear();
                 }
-                self.chains.insert(sender, caller.clone());
+                chains.insert(sender, caller.clone());
             }
             None => {
                 warn!(room = %self.room.name, caller_device = %sender, "no valid certificate chain for a caller")
@@ -256,17 +307,8 @@ impl RoomTask {
         found
     }
 
-    fn remember(&mut self, id: u64) -> bool {
-        if !self.treated.insert(id) {
-            return false;
-        }
-        self.treated_order.push_back(id);
-        if self.treated_order.len() > TREATED_MEMORY
-            && let Some(oldest) = self.treated_order.pop_front()
-        {
-            self.treated.remove(&oldest);
-        }
-        true
+    fn chains(&self) -> std::sync::MutexGuard<'_, HashMap<InfoHash, Caller>> {
+        self.chains.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
