@@ -78,6 +78,19 @@ fn jamid_calls_a_room_and_the_call_ends_cleanly() {
     assert_eq!(server.count(&["TLS established"]), 1, "the link is reused");
     eprintln!("jamid call {call_id} over the cached link: ended {ended:?} after placing it");
 
+    // Banned: the next request gets no answer at all (the call stays in jamid's 30 s wait);
+    // it is logged and counted. Unbanned, the caller gets through again.
+    rdv.run(&["room", "ban", "lobby", &caller_id]).ok();
+    // A fresh device connection is needed for a new request: jamid reuses the cached link
+    // otherwise, so close it from the room's side by restarting the server.
+    assert_eq!(server.stop(), 0);
+    let mut server = Server::start(&rdv, &wrapper, "127.0.0.1:4222");
+    server.wait_for(&["device announcement stored on the DHT"]);
+    harness.run(&["call", "caller", &room_id]);
+    let line = server.wait_for(&["refused a caller", "reason=banned", &caller_id]);
+    assert!(line.contains("refused=1"), "{line}");
+    assert_eq!(server.count(&["ICE-TCP link connected"]), 0, "no answer, no link");
+
     let _ = harness.command(&["hangup", "caller", "--all"]).output();
     assert_eq!(server.stop(), 0);
 }
