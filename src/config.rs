@@ -53,12 +53,21 @@ pub struct Config {
 }
 
 /// Device links (ICE-TCP, then TLS) configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LinkConfig {
     /// Host addresses offered to callers as ICE-TCP candidates. Empty: for each caller, the
     /// address of the interface that routes to the caller's candidates.
     pub addresses: Vec<std::net::IpAddr>,
+    /// Seconds without traffic after which a link is probed with a beacon (answered within
+    /// 3 s, or the link is closed).
+    pub beacon_interval: u64,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        Self { addresses: Vec::new(), beacon_interval: 30 }
+    }
 }
 
 /// The DHT node's configuration.
@@ -265,6 +274,12 @@ impl RawConfig {
             return Err(ConfigError::InvalidValue {
                 key: "link.addresses",
                 reason: format!("{address} is not a host address"),
+            });
+        }
+        if !(1..=3600).contains(&self.link.beacon_interval) {
+            return Err(ConfigError::InvalidValue {
+                key: "link.beacon_interval",
+                reason: format!("{} is not between 1 and 3600 seconds", self.link.beacon_interval),
             });
         }
         Ok(Config {

@@ -1,7 +1,8 @@
 //! Hostile callers on the device link: a verified caller whose connections to the room's
 //! ICE-TCP candidates carry garbage, nothing at all, or pass ICE and then never start TLS.
 //! Each link is dropped when its timeout fires, and 100 such attempts leave the server holding
-//! no more file descriptors than before.
+//! no more sockets than before. Last, a caller that completes TLS and then stops answering
+//! beacons has its link closed.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -11,7 +12,7 @@ mod python_peer;
 #[path = "support/server.rs"]
 mod server;
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -23,6 +24,8 @@ use rdv::dht::driver::{DhtHandle, DriverConfig, spawn};
 use rdv::dht::node::{Event, NodeConfig};
 use rdv::identity::RoomIdentity;
 use rdv::net::ice::candidate::{IceInfo, TcpType};
+use rdv::net::ice::framing::{Frame, FrameDecoder, frame};
+use rdv::net::mux::Multiplexer;
 use rdv::presence::{PeerConnectionData, certificate_value, open_request, peer_key, seal};
 use server::Server;
 
@@ -50,7 +53,7 @@ fn sockets(fds: &[String]) -> usize {
 }
 
 #[test]
-fn garbage_and_silent_connections_are_dropped_and_nothing_leaks() {
+fn hostile_links_are_dropped_at_their_timeouts_and_nothing_leaks() {
     if !prerequisite("python3-opendht", runs(PYTHON, &["-c", "import opendht"])) {
         return;
     }
@@ -63,6 +66,8 @@ fn garbage_and_silent_connections_are_dropped_and_nothing_leaks() {
     )
     .unwrap();
 
+    // Idle links are probed after 1 s (instead of 30) so that a silent peer shows quickly.
+    std::fs::write(rdv.path().join("rdv.toml"), "[link]\nbeacon_interval = 1\n").unwrap();
     let opendht = PythonPeer::start(free_udp_port(), &[]);
     let mut server = Server::start(&rdv, &[], &opendht.address());
     server.wait_for(&["device announcement stored on the DHT"]);
@@ -85,7 +90,14 @@ fn garbage_and_silent_connections_are_dropped_and_nothing_leaks() {
     });
     // A first round warms the server up (database connections, worker threads); the
     // second, of 100, must leave it holding no more descriptors than the first did.
-    let mut hostile = Hostile { dht, answers, caller_key, room_device, device_id, next_id: 1 };
+    let mut hostile = Hostile {
+        dht,
+        answers,
+        caller_key,
+        room_device,
+        device_id,
+        next_id: 1,
+    };
     hostile.round(&runtime, &mut server, WARM_UP);
     let baseline = open_fds(server.pid());
     let started = Instant::now();
@@ -109,6 +121,15 @@ fn garbage_and_silent_connections_are_dropped_and_nothing_leaks() {
         server.count(&["verified connection request"]),
         usize::try_from(WARM_UP + ATTEMPTS).unwrap()
     );
+
+    // A caller that passes ICE and TLS and announces its multiplexer, then stops answering:
+    // the room's beacon goes unanswered and the link is closed.
+    let passive = hostile.next_answer(&runtime);
+    let stream = TcpStream::connect(passive).unwrap();
+    let peer = std::thread::spawn(move || silent_after_handshake(stream, &caller));
+    let line = server.wait_for(&["device link closed", "stopped answering beacons"]);
+    eprintln!("{line}");
+    assert!(peer.join().unwrap(), "the peer completed TLS and saw the link closed");
     assert_eq!(server.stop(), 0);
 }
 
@@ -124,6 +145,32 @@ struct Hostile {
 }
 
 impl Hostile {
+    /// Sends one request and returns the passive candidate of its answer.
+    fn next_answer(&mut self, runtime: &tokio::runtime::Runtime) -> SocketAddr {
+        let id = self.next_id;
+        self.next_id += 1;
+        runtime.block_on(request(
+            &self.dht,
+            &self.caller_key,
+            &self.room_device,
+            self.device_id,
+            id,
+        ));
+        loop {
+            let event = runtime
+                .block_on(async { tokio::time::timeout(WAIT, self.answers.events.recv()).await })
+                .expect("an answer")
+                .unwrap();
+            let Event::Values { values, .. } = event else { continue };
+            for value in values {
+                let Ok(answer) = open_request(&self.caller_key, &value) else { continue };
+                if answer.is_answer && answer.id == id {
+                    return passive_candidate(&answer.ice_message);
+                }
+            }
+        }
+    }
+
     /// Sends `count` requests, connects to every answer, and waits until the server has given
     /// up on all of them; then closes the connections.
     fn round(&mut self, runtime: &tokio::runtime::Runtime, server: &mut Server, count: u64) {
@@ -150,14 +197,8 @@ impl Hostile {
                 if !answer.is_answer || !ids.contains(&answer.id) || !answered.insert(answer.id) {
                     continue;
                 }
-                let ice = IceInfo::parse(&answer.ice_message).unwrap();
-                let passive: SocketAddr = ice
-                    .candidates
-                    .iter()
-                    .find(|c| c.tcp_type == Some(TcpType::Passive))
-                    .unwrap()
-                    .address;
-                let mut stream = TcpStream::connect(passive).unwrap();
+                let mut stream =
+                    TcpStream::connect(passive_candidate(&answer.ice_message)).unwrap();
                 match answer.id % 3 {
                     0 => stream.write_all(b"\x00\x05hello\xff\xfe garbage, not STUN").unwrap(),
                     1 => {} // silence
@@ -183,17 +224,20 @@ impl Hostile {
     }
 }
 
+/// The passive candidate of an answer's ICE info.
+fn passive_candidate(ice_message: &str) -> SocketAddr {
+    IceInfo::parse(ice_message)
+        .unwrap()
+        .candidates
+        .iter()
+        .find(|c| c.tcp_type == Some(TcpType::Passive))
+        .unwrap()
+        .address
+}
+
 /// Answers every Binding request on `stream` with a success signed with the caller's
 /// password, as a controlled ICE agent does, until the room closes the connection.
 fn answer_checks(mut stream: TcpStream) {
-    use std::io::Read as _;
-
-    use rdv::net::ice::framing::{Frame, FrameDecoder, frame};
-    use rtc_stun::fingerprint::FINGERPRINT;
-    use rtc_stun::integrity::MessageIntegrity;
-    use rtc_stun::message::{BINDING_SUCCESS, CLASS_REQUEST, Message, Setter as _};
-
-    let crypto = rtc_crypto::providers::RingCrypto;
     let mut decoder = FrameDecoder::default();
     let mut buffer = [0u8; 4096];
     while let Ok(count) = stream.read(&mut buffer) {
@@ -201,23 +245,146 @@ fn answer_checks(mut stream: TcpStream) {
             return;
         }
         for received in decoder.push(&buffer[..count]) {
-            let Frame::Stun(raw) = received else { continue };
-            let mut request = Message::new();
-            if request.unmarshal_binary(&raw).is_err() || request.typ.class != CLASS_REQUEST {
-                continue;
-            }
-            let mut response = Message::new();
-            response.build(&[Box::new(request.transaction_id), Box::new(BINDING_SUCCESS)]).unwrap();
-            MessageIntegrity::new_short_term_integrity_with_provider(PASSWORD.into(), &crypto)
-                .add_to(&mut response)
-                .unwrap();
-            FINGERPRINT.add_to(&mut response).unwrap();
-            if stream.write_all(&frame(&response.raw)).is_err() {
+            if let Frame::Stun(raw) = received
+                && answer_check(&mut stream, &raw).is_err()
+            {
                 return;
             }
         }
     }
 }
+
+/// Answers one Binding request (ignores anything else).
+fn answer_check(stream: &mut TcpStream, raw: &[u8]) -> std::io::Result<()> {
+    use rtc_stun::fingerprint::FINGERPRINT;
+    use rtc_stun::integrity::MessageIntegrity;
+    use rtc_stun::message::{BINDING_SUCCESS, CLASS_REQUEST, Message, Setter as _};
+
+    let crypto = rtc_crypto::providers::RingCrypto;
+    let mut request = Message::new();
+    if request.unmarshal_binary(raw).is_err() || request.typ.class != CLASS_REQUEST {
+        return Ok(());
+    }
+    let mut response = Message::new();
+    response.build(&[Box::new(request.transaction_id), Box::new(BINDING_SUCCESS)]).unwrap();
+    MessageIntegrity::new_short_term_integrity_with_provider(PASSWORD.into(), &crypto)
+        .add_to(&mut response)
+        .unwrap();
+    FINGERPRINT.add_to(&mut response).unwrap();
+    stream.write_all(&frame(&response.raw))
+}
+
+/// Plays the caller: passes ICE, completes TLS as the server with `caller`'s chain, sends
+/// the multiplexer version, then answers nothing. Returns whether TLS completed and the room
+/// then closed the connection.
+fn silent_after_handshake(mut stream: TcpStream, caller: &RoomIdentity) -> bool {
+    let mut tls = tls_server(caller);
+    let mut mux = Multiplexer::new();
+    let mut decoder = FrameDecoder::default();
+    let mut buffer = [0u8; 16 * 1024];
+    let mut handshaken = false;
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    while let Ok(count) = stream.read(&mut buffer) {
+        if count == 0 {
+            return handshaken;
+        }
+        for received in decoder.push(&buffer[..count]) {
+            match received {
+                Frame::Stun(raw) => answer_check(&mut stream, &raw).unwrap(),
+                Frame::Data(data) => {
+                    let mut data = data.as_slice();
+                    while !data.is_empty() {
+                        tls.read_tls(&mut data).unwrap();
+                        if tls.process_new_packets().is_err() {
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+        if !handshaken && !tls.is_handshaking() {
+            handshaken = true;
+            // The version announcement enables the room's beacons; then silence.
+            while let Some(message) = mux.poll_transmit() {
+                tls.writer().write_all(&message).unwrap();
+            }
+        }
+        let mut records = Vec::new();
+        while tls.wants_write() {
+            tls.write_tls(&mut records).unwrap();
+        }
+        if !records.is_empty() && stream.write_all(&frame(&records)).is_err() {
+            return handshaken;
+        }
+    }
+    handshaken
+}
+
+/// A rustls server presenting `identity`'s device chain and accepting any client chain.
+fn tls_server(identity: &RoomIdentity) -> rustls::ServerConnection {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let chain: Vec<CertificateDer<'static>> = identity
+        .chain()
+        .certificates_der()
+        .iter()
+        .map(|der| CertificateDer::from(der.clone()))
+        .collect();
+    let key =
+        PrivateKeyDer::from_pem_slice(identity.device().private_key.expose().as_bytes()).unwrap();
+    let verifier = std::sync::Arc::new(AnyClient(provider.signature_verification_algorithms));
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .unwrap();
+    rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap()
+}
+
+/// Accepts any client chain: this peer only needs the handshake to complete.
+#[derive(Debug)]
+struct AnyClient(rustls::crypto::WebPkiSupportedAlgorithms);
+
+impl rustls::server::danger::ClientCertVerifier for AnyClient {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}
+
 async fn request(
     dht: &DhtHandle,
     caller_key: &PrivateKey,

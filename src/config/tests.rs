@@ -159,6 +159,7 @@ fn link_addresses_parse_and_are_checked() {
         load("[link]\naddresses = [\"10.0.0.7\", \"2001:db8::1\"]\n", &[], &Overrides::default())
             .unwrap();
     assert_eq!(config.link.addresses.len(), 2);
+    assert_eq!(config.link.beacon_interval, 30);
     let environment = [("RDV_LINK__ADDRESSES", "192.0.2.1,192.0.2.2")];
     let config = load("", &environment, &Overrides::default()).unwrap();
     assert_eq!(
@@ -169,6 +170,7 @@ fn link_addresses_parse_and_are_checked() {
         "[link]\naddresses = [\"0.0.0.0\"]\n",
         "[link]\naddresses = [\"nope\"]\n",
         "[link]\nport = 1\n",
+        "[link]\nbeacon_interval = 0\n",
     ] {
         let error = load(bad, &[], &Overrides::default()).unwrap_err().to_string();
         assert!(error.contains("link"), "{bad}: {error}");

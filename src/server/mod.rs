@@ -56,12 +56,12 @@ pub async fn run(
         warn!("no rooms: create one with `rdv room create NAME`");
     }
     let (stop, stopped) = watch::channel(false);
-    let link_addresses: std::sync::Arc<[std::net::IpAddr]> = config.link.addresses.clone().into();
+    let link = std::sync::Arc::new(config.link.clone());
     let tasks: Vec<_> = rooms
         .into_iter()
         .map(|room| {
-            let addresses = std::sync::Arc::clone(&link_addresses);
-            tokio::spawn(room::serve(dht.clone(), store.clone(), room, addresses, stopped.clone()))
+            let link = std::sync::Arc::clone(&link);
+            tokio::spawn(room::serve(dht.clone(), store.clone(), room, link, stopped.clone()))
         })
         .collect();
     shutdown.await;

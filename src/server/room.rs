@@ -3,7 +3,6 @@
 //! that link come next.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -12,6 +11,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use super::{link, session};
+use crate::config::LinkConfig;
 use crate::dht::InfoHash;
 use crate::dht::crypto::PrivateKey;
 use crate::dht::driver::{DhtHandle, Operation};
@@ -30,6 +30,8 @@ use crate::store::{Store, StoreError};
 const TREATED_MEMORY: usize = 4096;
 /// Callers' verified chains kept.
 const CHAIN_CACHE: usize = 1024;
+/// How long links get to close cleanly when the server stops.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Calls being verified, set up or served at once per room; more are dropped.
 const MAX_REQUEST_TASKS: usize = 512;
 /// How long to look for a caller's certificate on the DHT.
@@ -58,7 +60,9 @@ struct Shared {
     store: Store,
     room: Room,
     device_key: PrivateKey,
-    link_addresses: Arc<[IpAddr]>,
+    link: Arc<LinkConfig>,
+    /// Turns true when the server stops: links close cleanly.
+    stop: watch::Receiver<bool>,
     chains: Mutex<HashMap<InfoHash, Caller>>,
     counters: Mutex<RequestCounters>,
 }
@@ -78,7 +82,7 @@ pub(super) async fn serve(
     dht: DhtHandle,
     store: Store,
     room: Room,
-    link_addresses: Arc<[IpAddr]>,
+    link: Arc<LinkConfig>,
     mut stop: watch::Receiver<bool>,
 ) {
     let name = room.name.clone();
@@ -91,7 +95,8 @@ pub(super) async fn serve(
         store,
         room,
         device_key,
-        link_addresses,
+        link,
+        stop: stop.clone(),
         chains: Mutex::new(HashMap::new()),
         counters: Mutex::new(RequestCounters::default()),
     });
@@ -138,6 +143,11 @@ impl RoomTask {
                 _ = stop.changed() => break,
             }
         }
+        // Links close cleanly on the stop signal; give them a moment, then cut what is left.
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while self.requests.join_next().await.is_some() {}
+        })
+        .await;
         self.requests.abort_all();
         for operation in [certificate, announcement, requests] {
             let _ = dht.cancel(operation.id).await;
@@ -232,7 +242,7 @@ impl Shared {
         };
         let room = &self.room.name;
         let started = std::time::Instant::now();
-        match link::open(&self.dht, &self.device_key, &request, &self.link_addresses).await {
+        match link::open(&self.dht, &self.device_key, &request, &self.link.addresses).await {
             Ok(link) => {
                 info!(
                     room = %room,
@@ -242,7 +252,8 @@ impl Shared {
                     elapsed_ms = started.elapsed().as_millis(),
                     "ICE-TCP link connected"
                 );
-                session::serve(link, tls, room, caller).await;
+                let beacon = Duration::from_secs(self.link.beacon_interval);
+                session::serve(link, tls, room, caller, beacon, self.stop.clone()).await;
             }
             Err(error) => {
                 warn!(room = %room, caller_account = %caller, %error, "device link failed")

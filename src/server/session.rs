@@ -23,11 +23,11 @@ use crate::sip::uas;
 
 /// Longest TLS handshake (Jami allows 40 s; a live peer needs well under one).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
-/// A link with no traffic at all for this long is closed (Jami's keep-alives come every
-/// 20–30 s; our beacons probe it in between).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// Interval of our beacons on an idle link.
-const BEACON_INTERVAL: Duration = Duration::from_secs(30);
+/// A link with no traffic at all for this long is closed, at the least (Jami's keep-alives
+/// come every 20–30 s; our beacons probe it in between).
+const MIN_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Longest wait to write our close when the link ends.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// `sip` channels open at once on one link.
 const MAX_SIP_CHANNELS: usize = 4;
 
@@ -50,19 +50,28 @@ enum SessionEnd {
     Idle(Duration),
     #[error("the caller stopped answering beacons")]
     BeaconTimeout,
+    #[error("the server is stopping")]
+    Shutdown,
 }
 
-/// Serves one device link until it ends.
+/// Serves one device link until it ends, probing it with a beacon after `beacon_interval`
+/// without traffic, and closing it cleanly when `stop` turns true.
 pub(super) async fn serve(
     link: IceLink,
     tls: Arc<rustls::ClientConfig>,
     room: &RoomName,
     caller: AccountId,
+    beacon_interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let started = Instant::now();
     match Session::new(link, tls, room.clone(), caller) {
         Ok(mut session) => {
-            let end = session.run().await;
+            let end = tokio::select! {
+                end = session.run(beacon_interval) => end,
+                _ = stop.wait_for(|stopping| *stopping) => SessionEnd::Shutdown,
+            };
+            session.close().await;
             info!(
                 room = %room,
                 caller_account = %caller,
@@ -106,10 +115,11 @@ impl Session {
         })
     }
 
-    async fn run(&mut self) -> SessionEnd {
+    async fn run(&mut self, beacon_interval: Duration) -> SessionEnd {
+        let idle_timeout = MIN_IDLE_TIMEOUT.max(beacon_interval * 3);
         let handshake_deadline = Instant::now() + HANDSHAKE_TIMEOUT;
         let mut last_traffic = Instant::now();
-        let mut next_beacon = Instant::now() + BEACON_INTERVAL;
+        let mut next_beacon = Instant::now() + beacon_interval;
         let mut buffer = vec![0; 32 * 1024];
         if !self.link.early_data.is_empty() {
             let early = std::mem::take(&mut self.link.early_data);
@@ -122,7 +132,7 @@ impl Session {
                 return end;
             }
             let now = Instant::now();
-            let mut wake = (last_traffic + IDLE_TIMEOUT).min(next_beacon);
+            let mut wake = (last_traffic + idle_timeout).min(next_beacon);
             if !self.established {
                 wake = wake.min(handshake_deadline);
             }
@@ -156,8 +166,8 @@ impl Session {
                     if !self.established && now >= handshake_deadline {
                         return SessionEnd::HandshakeTimeout(HANDSHAKE_TIMEOUT);
                     }
-                    if now >= last_traffic + IDLE_TIMEOUT {
-                        return SessionEnd::Idle(IDLE_TIMEOUT);
+                    if now >= last_traffic + idle_timeout {
+                        return SessionEnd::Idle(idle_timeout);
                     }
                     if let Some(IceEvent::Failed(error)) = self.link.ice.handle_timeout(now) {
                         return SessionEnd::Ice(error);
@@ -166,8 +176,8 @@ impl Session {
                         return SessionEnd::BeaconTimeout;
                     }
                     if now >= next_beacon {
-                        next_beacon = now + BEACON_INTERVAL;
-                        if now >= last_traffic + BEACON_INTERVAL {
+                        next_beacon = now + beacon_interval;
+                        if now >= last_traffic + beacon_interval {
                             self.mux.send_beacon(now);
                         }
                     }
@@ -246,6 +256,18 @@ impl Session {
                 self.mux.send(channel, &response);
             }
         }
+    }
+
+    /// Ends the link politely: TLS close_notify, written within [`CLOSE_TIMEOUT`].
+    async fn close(&mut self) {
+        if self.established {
+            self.tls.send_close_notify();
+        }
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+            let _ = self.flush().await;
+            let _ = self.link.stream.shutdown().await;
+        })
+        .await;
     }
 
     /// Writes what the multiplexer and TLS have queued, through ICE's framing.
