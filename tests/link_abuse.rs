@@ -16,7 +16,7 @@ use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{Rdv, prerequisite, runs};
+use common::{Rdv, prerequisite, runs, wait_announced};
 use python_peer::{PYTHON, PythonPeer, free_udp_port};
 use rdv::dht::InfoHash;
 use rdv::dht::crypto::{PrivateKey, PublicKey};
@@ -90,14 +90,7 @@ fn hostile_links_are_dropped_at_their_timeouts_and_nothing_leaks() {
     });
     // A first round warms the server up (database connections, worker threads); the
     // second, of 100, must leave it holding no more descriptors than the first did.
-    let mut hostile = Hostile {
-        dht,
-        answers,
-        caller_key,
-        room_device,
-        device_id,
-        next_id: 1,
-    };
+    let mut hostile = Hostile { dht, answers, caller_key, room_device, device_id, next_id: 1 };
     hostile.round(&runtime, &mut server, WARM_UP);
     let baseline = open_fds(server.pid());
     let started = Instant::now();
@@ -322,18 +315,8 @@ fn silent_after_handshake(mut stream: TcpStream, caller: &RoomIdentity) -> bool 
 
 /// A rustls server presenting `identity`'s device chain and accepting any client chain.
 fn tls_server(identity: &RoomIdentity) -> rustls::ServerConnection {
-    use rustls::pki_types::pem::PemObject as _;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let chain: Vec<CertificateDer<'static>> = identity
-        .chain()
-        .certificates_der()
-        .iter()
-        .map(|der| CertificateDer::from(der.clone()))
-        .collect();
-    let key =
-        PrivateKeyDer::from_pem_slice(identity.device().private_key.expose().as_bytes()).unwrap();
+    let (chain, key) = rdv::net::tls::device_credentials(identity).unwrap();
     let verifier = std::sync::Arc::new(AnyClient(provider.signature_verification_algorithms));
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -404,16 +387,4 @@ async fn request(
     let key = peer_key(device_id.to_string().parse().unwrap());
     let mut put = dht.announce(key, value, false).await.unwrap();
     wait_announced(&mut put.events).await;
-}
-
-async fn wait_announced(events: &mut tokio::sync::mpsc::Receiver<Event>) {
-    tokio::time::timeout(WAIT, async {
-        while let Some(event) = events.recv().await {
-            if matches!(event, Event::Announced { .. }) {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("announced in time");
 }

@@ -11,19 +11,18 @@ mod server;
 
 use std::time::{Duration, SystemTime};
 
-use common::{Rdv, prerequisite, runs};
+use common::{Rdv, prerequisite, runs, wait_announced};
 use python_peer::{PYTHON, PythonPeer, free_udp_port};
 use rdv::dht::InfoHash;
 use rdv::dht::crypto::{PrivateKey, PublicKey};
 use rdv::dht::driver::{DriverConfig, spawn};
-use rdv::dht::node::{Event, NodeConfig};
+use rdv::dht::node::NodeConfig;
 use rdv::dht::value::{Body, ValueType};
 use rdv::identity::RoomIdentity;
 use rdv::presence::{PeerConnectionData, certificate_value, peer_key, seal};
 use serde_json::json;
 use server::Server;
 
-const WAIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn a_room_is_published_and_takes_verified_requests() {
@@ -137,18 +136,6 @@ fn a_room_is_published_and_takes_verified_requests() {
     assert!(line.contains("refused=2"), "{line}");
 
     assert_eq!(server.stop(), 0, "clean exit on SIGTERM");
-}
-
-async fn wait_announced(events: &mut tokio::sync::mpsc::Receiver<Event>) {
-    tokio::time::timeout(WAIT, async {
-        while let Some(event) = events.recv().await {
-            if matches!(event, Event::Announced { .. }) {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("announced in time");
 }
 
 fn pem_leaf_spki(chain: &str) -> Vec<u8> {

@@ -58,14 +58,7 @@ pub fn client_config(
     expected_chain: Vec<Vec<u8>>,
 ) -> Result<Arc<ClientConfig>, TlsSetupError> {
     let provider = Arc::new(provider());
-    let chain: Vec<CertificateDer<'static>> = identity
-        .chain()
-        .certificates_der()
-        .iter()
-        .map(|der| CertificateDer::from(der.clone()))
-        .collect();
-    let key = PrivateKeyDer::from_pem_slice(identity.device().private_key.expose().as_bytes())
-        .map_err(|error| TlsSetupError::Key(error.to_string()))?;
+    let (chain, key) = device_credentials(identity)?;
     let verifier = PinnedChain {
         expected: expected_chain,
         algorithms: provider.signature_verification_algorithms,
@@ -77,6 +70,21 @@ pub fn client_config(
         .with_client_auth_cert(chain, key)?;
     config.enable_sni = false;
     Ok(Arc::new(config))
+}
+
+/// The room's TLS credentials: its device chain (device, account, CA; DER) and device key.
+pub fn device_credentials(
+    identity: &RoomIdentity,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsSetupError> {
+    let chain = identity
+        .chain()
+        .certificates_der()
+        .iter()
+        .map(|der| CertificateDer::from(der.clone()))
+        .collect();
+    let key = PrivateKeyDer::from_pem_slice(identity.device().private_key.expose().as_bytes())
+        .map_err(|error| TlsSetupError::Key(error.to_string()))?;
+    Ok((chain, key))
 }
 
 /// The name rustls wants for a peer that has none: its address.

@@ -103,3 +103,16 @@ pub fn prerequisite(what: &str, present: bool) -> bool {
 pub fn runs(program: &str, args: &[&str]) -> bool {
     Command::new(program).args(args).output().is_ok_and(|output| output.status.success())
 }
+
+/// Waits (30 s at most) until a DHT announce reports that its value is stored.
+pub async fn wait_announced(events: &mut tokio::sync::mpsc::Receiver<rdv::dht::node::Event>) {
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(event) = events.recv().await {
+            if matches!(event, rdv::dht::node::Event::Announced { .. }) {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("announced in time");
+}

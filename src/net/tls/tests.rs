@@ -61,14 +61,7 @@ impl ClientCertVerifier for AnyClient {
 /// The caller's side: a TLS server presenting `identity`'s chain.
 fn server(identity: &RoomIdentity) -> ServerConnection {
     let provider = Arc::new(provider());
-    let chain = identity
-        .chain()
-        .certificates_der()
-        .iter()
-        .map(|der| CertificateDer::from(der.clone()))
-        .collect();
-    let key =
-        PrivateKeyDer::from_pem_slice(identity.device().private_key.expose().as_bytes()).unwrap();
+    let (chain, key) = device_credentials(identity).unwrap();
     let verifier = Arc::new(AnyClient(provider.signature_verification_algorithms));
     let config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
