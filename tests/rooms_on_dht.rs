@@ -9,7 +9,7 @@ mod python_peer;
 #[path = "support/server.rs"]
 mod server;
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use common::{Rdv, prerequisite, runs, wait_announced};
 use python_peer::{PYTHON, PythonPeer, free_udp_port};
@@ -22,7 +22,6 @@ use rdv::identity::RoomIdentity;
 use rdv::presence::{PeerConnectionData, certificate_value, peer_key, seal};
 use serde_json::json;
 use server::Server;
-
 
 #[test]
 fn a_room_is_published_and_takes_verified_requests() {
