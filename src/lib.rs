@@ -7,6 +7,7 @@ pub mod config;
 pub mod data_dir;
 pub mod dht;
 pub mod identity;
+pub mod media;
 pub mod net;
 pub mod presence;
 pub mod room;

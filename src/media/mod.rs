@@ -1,0 +1,3 @@
+//! A call's media transport: SRTP with the keys exchanged in SDP (SDES).
+
+pub mod srtp;
