@@ -14,21 +14,19 @@ use std::time::{Duration, Instant};
 
 use rtc_crypto::providers::RingCrypto;
 use rtc_stun::attributes::{
-    ATTR_ICE_CONTROLLING, ATTR_PRIORITY, ATTR_USE_CANDIDATE, ATTR_USERNAME, ATTR_XORMAPPED_ADDRESS,
+    ATTR_ICE_CONTROLLING, ATTR_PRIORITY, ATTR_USE_CANDIDATE, ATTR_USERNAME,
 };
-use rtc_stun::error_code::{CODE_ROLE_CONFLICT, CODE_UNAUTHORIZED};
 use rtc_stun::fingerprint::FINGERPRINT;
 use rtc_stun::integrity::MessageIntegrity;
 use rtc_stun::message::{
-    BINDING_ERROR, BINDING_REQUEST, BINDING_SUCCESS, CLASS_ERROR_RESPONSE, CLASS_INDICATION,
-    CLASS_REQUEST, CLASS_SUCCESS_RESPONSE, METHOD_BINDING, Message, MessageType, Setter,
-    TransactionId,
+    BINDING_REQUEST, CLASS_ERROR_RESPONSE, CLASS_INDICATION, CLASS_REQUEST, CLASS_SUCCESS_RESPONSE,
+    METHOD_BINDING, Message, MessageType, Setter, TransactionId,
 };
 use rtc_stun::textattrs::TextAttribute;
-use rtc_stun::xoraddr::XorMappedAddress;
 
 use super::candidate::{CandidateKind, priority};
 use super::framing::{Frame, FrameDecoder, frame};
+use super::stun::{Role, answer_check};
 
 /// A connection not nominated within this is given up (pjnath's controlled side waits 10 s
 /// for a nomination).
@@ -247,54 +245,17 @@ impl IceTcpConnection {
 
     /// Answers the peer's check (authenticated with our password).
     fn handle_request(&mut self, request: &mut Message) {
-        let crypto = RingCrypto;
-        let expected_user = format!("{}:{}", self.local.ufrag, self.remote.ufrag);
-        let username = TextAttribute::get_from_as(request, ATTR_USERNAME).ok();
-        let authentic = FINGERPRINT.check(request).is_ok()
-            && username.is_some_and(|u| u.text == expected_user)
-            && MessageIntegrity::check(request, self.local.pwd.as_bytes(), &crypto).is_ok();
-        let mut response = Message::new();
-        let result = if !authentic {
-            self.counters.bad_stun += 1;
-            response.build(&[
-                Box::new(request.transaction_id),
-                Box::new(BINDING_ERROR),
-                Box::new(CODE_UNAUTHORIZED),
-                Box::new(FINGERPRINT),
-            ])
-        } else if request.contains(ATTR_ICE_CONTROLLING) {
-            // Both controlling: we keep the role (the room always controls device links).
-            response.build(&[
-                Box::new(request.transaction_id),
-                Box::new(BINDING_ERROR),
-                Box::new(CODE_ROLE_CONFLICT),
-                Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
-                    self.local.pwd.clone(),
-                    &crypto,
-                )),
-                Box::new(FINGERPRINT),
-            ])
-        } else {
-            let mapped = XorMappedAddress { ip: self.peer.ip(), port: self.peer.port() };
-            let mut built =
-                response.build(&[Box::new(request.transaction_id), Box::new(BINDING_SUCCESS)]);
-            if built.is_ok() {
-                built = mapped.add_to_as(&mut response, ATTR_XORMAPPED_ADDRESS);
-            }
-            if built.is_ok() {
-                built = MessageIntegrity::new_short_term_integrity_with_provider(
-                    self.local.pwd.clone(),
-                    &crypto,
-                )
-                .add_to(&mut response);
-            }
-            built.and_then(|()| FINGERPRINT.add_to(&mut response))
+        let Some(answer) =
+            answer_check(request, &self.local, &self.remote.ufrag, Role::Controlling, self.peer)
+        else {
+            return;
         };
-        if result.is_ok() {
-            self.output.push_back(frame(&response.raw));
+        if !answer.valid {
+            self.counters.bad_stun += 1;
         }
+        self.output.push_back(frame(&answer.response));
         // A check from the peer triggers ours if none is under way.
-        if authentic && self.state == State::Checking && self.check.is_none() {
+        if answer.valid && self.state == State::Checking && self.check.is_none() {
             self.send_check(false);
         }
     }

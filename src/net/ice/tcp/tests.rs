@@ -1,5 +1,7 @@
-use rtc_stun::attributes::ATTR_ICE_CONTROLLED;
+use rtc_stun::attributes::{ATTR_ICE_CONTROLLED, ATTR_XORMAPPED_ADDRESS};
 use rtc_stun::error_code::CODE_ROLE_CONFLICT;
+use rtc_stun::message::{BINDING_ERROR, BINDING_SUCCESS};
+use rtc_stun::xoraddr::XorMappedAddress;
 
 use super::*;
 use crate::net::ice::framing::{Frame, FrameDecoder};
