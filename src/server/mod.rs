@@ -1,5 +1,6 @@
 //! `rdv run`: the DHT node and one owner task per room.
 
+mod call;
 mod link;
 mod room;
 mod session;

@@ -253,7 +253,8 @@ impl Shared {
                     "ICE-TCP link connected"
                 );
                 let beacon = Duration::from_secs(self.link.beacon_interval);
-                session::serve(link, tls, room, caller, beacon, self.stop.clone()).await;
+                let device = self.room.identity.device_id();
+                session::serve(link, tls, room, device, caller, beacon, self.stop.clone()).await;
             }
             Err(error) => {
                 warn!(room = %room, caller_account = %caller, %error, "device link failed")

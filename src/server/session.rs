@@ -9,16 +9,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::ClientConnection;
-use sipx_sip::{Limits, Message, StreamParser};
+use sipx_sip::{Limits, Message, Method, StreamParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{debug, info, warn};
 
+use super::call::{CallLabel, CallMedia};
 use super::link::IceLink;
-use crate::identity::AccountId;
+use crate::identity::{AccountId, DeviceId};
 use crate::net::ice::tcp::IceEvent;
 use crate::net::mux::{ChannelId, Multiplexer, MuxEvent};
 use crate::net::tls::peer_name;
 use crate::room::RoomName;
+use crate::sip::sdp;
 use crate::sip::uas;
 
 /// Longest TLS handshake (Jami allows 40 s; a live peer needs well under one).
@@ -30,6 +32,8 @@ const MIN_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// `sip` channels open at once on one link.
 const MAX_SIP_CHANNELS: usize = 4;
+/// Calls at once on one link.
+const MAX_CALLS: usize = 4;
 
 /// Why a link ended.
 #[derive(Debug, thiserror::Error)]
@@ -60,12 +64,13 @@ pub(super) async fn serve(
     link: IceLink,
     tls: Arc<rustls::ClientConfig>,
     room: &RoomName,
+    device: DeviceId,
     caller: AccountId,
     beacon_interval: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let started = Instant::now();
-    match Session::new(link, tls, room.clone(), caller) {
+    match Session::new(link, tls, room.clone(), device, caller) {
         Ok(mut session) => {
             let end = tokio::select! {
                 end = session.run(beacon_interval) => end,
@@ -90,9 +95,12 @@ struct Session {
     mux: Multiplexer,
     sip: HashMap<ChannelId, StreamParser>,
     room: RoomName,
+    device: DeviceId,
     caller: AccountId,
     to_tag: String,
     established: bool,
+    /// Calls by Call-ID.
+    calls: HashMap<String, CallMedia>,
 }
 
 impl Session {
@@ -100,6 +108,7 @@ impl Session {
         link: IceLink,
         config: Arc<rustls::ClientConfig>,
         room: RoomName,
+        device: DeviceId,
         caller: AccountId,
     ) -> Result<Self, rustls::Error> {
         let tls = ClientConnection::new(config, peer_name(link.remote.ip()))?;
@@ -109,9 +118,11 @@ impl Session {
             mux: Multiplexer::new(),
             sip: HashMap::new(),
             room,
+            device,
             caller,
             to_tag: format!("{:016x}", rand::random::<u64>()),
             established: false,
+            calls: HashMap::new(),
         })
     }
 
@@ -252,10 +263,62 @@ impl Session {
                 method = %request.method,
                 "SIP request"
             );
-            for response in uas::respond(&request, &self.to_tag) {
+            let responses = match request.method {
+                Method::Invite => self.on_invite(&request),
+                Method::Bye | Method::Cancel => {
+                    if let Some(call) = uas::call_id(&request).and_then(|id| self.calls.remove(&id))
+                    {
+                        info!(room = %self.room, caller_account = %self.caller, streams = call.streams.len(), "call ended by the caller");
+                    }
+                    uas::respond(&request, &self.to_tag)
+                }
+                _ => uas::respond(&request, &self.to_tag),
+            };
+            for response in responses {
                 self.mux.send(channel, &response);
             }
         }
+    }
+
+    /// Answers an INVITE (or re-INVITE): media for each stream we take, then 100/180/200
+    /// with our SDP; 488 when nothing in the offer is acceptable.
+    fn on_invite(&mut self, request: &sipx_sip::Request) -> Vec<Vec<u8>> {
+        let Some(call_id) = uas::call_id(request) else {
+            return uas::reject(request, 400, "Bad Request", &self.to_tag);
+        };
+        if !self.calls.contains_key(&call_id) && self.calls.len() >= MAX_CALLS {
+            return uas::reject(request, 486, "Busy Here", &self.to_tag);
+        }
+        let body = String::from_utf8_lossy(request.body()).into_owned();
+        let offer = match sdp::parse_offer(&body) {
+            Ok(offer) => offer,
+            Err(error) => {
+                warn!(room = %self.room, caller_account = %self.caller, %error, "offer refused");
+                return uas::reject(request, 488, "Not Acceptable Here", &self.to_tag);
+            }
+        };
+        let label =
+            CallLabel { room: self.room.clone(), caller: self.caller, call_id: call_id.clone() };
+        let media = match CallMedia::start(self.link.local.ip(), &offer, label) {
+            Ok(media) => media,
+            Err(error) => {
+                warn!(room = %self.room, %error, "cannot open media sockets");
+                return uas::reject(request, 500, "Server Internal Error", &self.to_tag);
+            }
+        };
+        let answer = sdp::write_answer(
+            &offer,
+            &media.streams,
+            &media.ice.ufrag,
+            &media.ice.pwd,
+            rand::random::<u32>().into(),
+        );
+        let contact = format!("<sips:{}@{};transport=tls>", self.device, self.link.local);
+        let accepted: Vec<_> =
+            offer.streams.iter().filter(|s| s.accepted()).map(|s| s.kind).collect();
+        info!(room = %self.room, caller_account = %self.caller, call_id = %call_id, streams = ?accepted, "call answered");
+        self.calls.insert(call_id, media);
+        uas::answer_invite(request, &self.to_tag, &contact, &answer)
     }
 
     /// Ends the link politely: TLS close_notify, written within [`CLOSE_TIMEOUT`].

@@ -1,9 +1,9 @@
 //! The room's SIP user agent server, sans-IO: requests in, responses out.
 //!
-//! Until the media path lands, an INVITE is answered `100 Trying` then `486 Busy Here`, so
-//! the caller's call ends at once as BUSY rather than in a timeout. OPTIONS, MESSAGE, INFO
-//! and BYE get 200 (an unanswered out-of-dialog MESSAGE makes Jami drop the channel); ACK
-//! gets nothing; other methods get 405 with the methods we allow.
+//! INVITE is answered by the session once it has set up media: `100 Trying`, `180 Ringing`
+//! and `200 OK` with the SDP answer ([`answer_invite`]), or a rejection ([`reject`]). OPTIONS,
+//! MESSAGE, INFO, BYE and CANCEL get 200 (an unanswered out-of-dialog MESSAGE makes Jami drop
+//! the channel); ACK gets nothing; other methods get 405 with the methods we allow.
 
 use sipx_sip::{HeaderName, Method, Request, Response, ResponseBuilder, StatusCode};
 
@@ -15,21 +15,39 @@ pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, MESSAGE";
 /// Largest SIP message a Jami peer accepts (`PJSIP_MAX_PKT_LEN`).
 pub const MAX_MESSAGE: usize = 8000;
 
-/// The responses to one request, in order.
+/// The responses to a request other than INVITE, in order.
 pub fn respond(request: &Request, to_tag: &str) -> Vec<Vec<u8>> {
     let (code, reason) = match request.method {
         Method::Ack => return Vec::new(),
-        Method::Invite => {
-            let trying = build(request, 100, "Trying", None);
-            let busy = build(request, 486, "Busy Here", Some(to_tag));
-            return [trying, busy].into_iter().flatten().collect();
-        }
+        Method::Invite => return reject(request, 486, "Busy Here", to_tag),
         Method::Options | Method::Message | Method::Info | Method::Bye | Method::Cancel => {
             (200, "OK")
         }
         _ => (405, "Method Not Allowed"),
     };
-    build(request, code, reason, Some(to_tag)).into_iter().collect()
+    build(request, code, reason, Some(to_tag), &[], None).into_iter().collect()
+}
+
+/// `100 Trying` then a final error response to an INVITE.
+pub fn reject(request: &Request, code: u16, reason: &'static str, to_tag: &str) -> Vec<Vec<u8>> {
+    let trying = build(request, 100, "Trying", None, &[], None);
+    let final_response = build(request, code, reason, Some(to_tag), &[], None);
+    [trying, final_response].into_iter().flatten().collect()
+}
+
+/// `100 Trying`, `180 Ringing` and `200 OK` with `sdp`, all naming us in `contact`.
+pub fn answer_invite(request: &Request, to_tag: &str, contact: &str, sdp: &str) -> Vec<Vec<u8>> {
+    let contact = [(HeaderName::Contact, contact)];
+    let trying = build(request, 100, "Trying", None, &[], None);
+    let ringing = build(request, 180, "Ringing", Some(to_tag), &contact, None);
+    let ok = build(request, 200, "OK", Some(to_tag), &contact, Some(sdp));
+    [trying, ringing, ok].into_iter().flatten().collect()
+}
+
+/// The Call-ID of a message.
+pub fn call_id(request: &Request) -> Option<String> {
+    let value = request.headers.value(&HeaderName::CallId)?;
+    Some(String::from_utf8_lossy(&value).trim().to_owned())
 }
 
 /// A response to `request`, with our To tag on everything but 100.
@@ -38,6 +56,8 @@ fn build(
     code: u16,
     reason: &'static str,
     to_tag: Option<&str>,
+    headers: &[(HeaderName, &str)],
+    sdp: Option<&str>,
 ) -> Option<Vec<u8>> {
     let status = StatusCode::new(code)?;
     let mut builder = ResponseBuilder::to_request(request, status, reason).ok()?;
@@ -53,6 +73,15 @@ fn build(
         .ok()?
         .header(HeaderName::Allow, ALLOW)
         .ok()?;
+    for (name, value) in headers {
+        builder = builder.header(name.clone(), value.to_string()).ok()?;
+    }
+    if let Some(sdp) = sdp {
+        builder = builder
+            .header(HeaderName::ContentType, "application/sdp")
+            .ok()?
+            .body(sdp.as_bytes().to_vec());
+    }
     let response: Response = builder.build();
     let mut bytes = Vec::new();
     response.write_to(&mut bytes);

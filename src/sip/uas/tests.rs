@@ -66,3 +66,21 @@ fn options_and_messages_get_200_and_ack_gets_nothing() {
         INVITE.replace("INVITE sips", "SUBSCRIBE sips").replace("7 INVITE", "10 SUBSCRIBE");
     assert_eq!(response(&respond(&request(&subscribe), "t")[0]).status.code(), 405);
 }
+
+#[test]
+fn an_answered_invite_gets_trying_ringing_and_ok_with_the_sdp() {
+    let sdp = "v=0\r\no=rdv 1 0 IN IP4 198.18.0.1\r\ns=rdv\r\nt=0 0\r\n";
+    let contact = "<sips:abcd@198.18.0.1:40000;transport=tls>";
+    let responses = answer_invite(&request(INVITE), "room1", contact, sdp);
+    let codes: Vec<u16> = responses.iter().map(|r| response(r).status.code()).collect();
+    assert_eq!(codes, [100, 180, 200]);
+    let ok = response(&responses[2]);
+    assert_eq!(ok.body().as_ref(), sdp.as_bytes());
+    let text = String::from_utf8_lossy(&responses[2]);
+    assert!(text.contains("Content-Type: application/sdp"), "{text}");
+    assert!(text.contains(&format!("Contact: {contact}")), "{text}");
+    assert!(text.contains(&format!("Content-Length: {}", sdp.len())), "{text}");
+    assert_eq!(call_id(&request(INVITE)).as_deref(), Some("call-1"));
+    let rejected = reject(&request(INVITE), 488, "Not Acceptable Here", "t");
+    assert_eq!(response(&rejected[1]).status.code(), 488);
+}
