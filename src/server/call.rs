@@ -4,9 +4,15 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use std::sync::Arc;
+
+use rdv_mixer::media_room::Command;
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
+
+use super::media::{Outgoing, RoomMedia};
+use crate::media::rtp::{Depacketizer, Packetizer, PayloadFormat, Received};
 
 use crate::identity::AccountId;
 use crate::media::srtp::SrtpSession;
@@ -33,8 +39,14 @@ pub(super) struct CallLabel {
 }
 
 impl CallMedia {
-    /// Binds the sockets for `offer` on `ip` and starts answering ICE and receiving SRTP.
-    pub(super) fn start(ip: IpAddr, offer: &Offer, label: CallLabel) -> std::io::Result<Self> {
+    /// Binds the sockets for `offer` on `ip` and starts answering ICE and receiving SRTP; the
+    /// audio stream joins the room's mix.
+    pub(super) fn start(
+        ip: IpAddr,
+        offer: &Offer,
+        label: CallLabel,
+        room_media: &Arc<RoomMedia>,
+    ) -> std::io::Result<Self> {
         let ice = Credentials::random();
         let mut streams = Vec::new();
         let mut tasks = JoinSet::new();
@@ -57,7 +69,20 @@ impl CallMedia {
                 IceUdpComponent::new(ice.clone(), offer.ice_ufrag.clone()),
                 IceUdpComponent::new(ice.clone(), offer.ice_ufrag.clone()),
             ];
-            tasks.spawn(serve_stream(offered.kind, [rtp, rtcp], components, srtp, label.clone()));
+            let mix = match (offered.kind, &offered.codec) {
+                (MediaKind::Audio, Some(codec)) => {
+                    Some((Arc::clone(room_media), codec.payload_type))
+                }
+                _ => None,
+            };
+            tasks.spawn(serve_stream(
+                offered.kind,
+                [rtp, rtcp],
+                components,
+                srtp,
+                label.clone(),
+                mix,
+            ));
             streams.push(Some(local));
         }
         Ok(Self { streams, ice, tasks })
@@ -70,23 +95,59 @@ impl Drop for CallMedia {
     }
 }
 
-/// One stream: answers checks on both sockets, decrypts what arrives.
+/// One stream: answers checks on both sockets, decrypts what arrives; an audio stream with
+/// `mix` (the room's media and our Opus payload type) feeds the mix and sends its output.
 async fn serve_stream(
     kind: MediaKind,
     sockets: [UdpSocket; 2],
     mut components: [IceUdpComponent; 2],
     mut srtp: SrtpSession,
     label: CallLabel,
+    mix: Option<(Arc<RoomMedia>, u8)>,
 ) {
     let [rtp, rtcp] = sockets;
+    let mut participant = None;
+    let mut packetizer = None;
+    if let Some((room_media, payload_type)) = mix {
+        match room_media.join().await {
+            Ok(joined) => {
+                info!(room = %label.room, caller_account = %label.caller, call_id = %label.call_id, participant = joined.id.0, "joined the mix");
+                participant = Some(joined);
+                packetizer = Some(Packetizer::new(PayloadFormat::Opus, payload_type));
+            }
+            Err(error) => warn!(room = %label.room, %error, "cannot join the mix"),
+        }
+    }
+    let mut depacketizer = Depacketizer::new(PayloadFormat::Opus);
+    let mut sent = 0u64;
     let (mut rtp_buffer, mut rtcp_buffer) = (vec![0u8; 2048], vec![0u8; 2048]);
     let mut received = [0u64; 2];
     let mut nominated_logged = [false; 2];
     let mut refused = 0u64;
     loop {
+        let outgoing = async {
+            match participant.as_mut() {
+                Some(participant) => participant.outgoing.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         let (index, socket, count, from) = tokio::select! {
             Ok((count, from)) = rtp.recv_from(&mut rtp_buffer) => (0, &rtp, count, from),
             Ok((count, from)) = rtcp.recv_from(&mut rtcp_buffer) => (1, &rtcp, count, from),
+            Some(Outgoing::Audio { index, payload }) = outgoing => {
+                let (Some(to), Some(packetizer)) = (components[0].selected(), packetizer.as_mut()) else { continue };
+                let timestamp = u32::try_from(index.wrapping_mul(960) & u64::from(u32::MAX)).unwrap_or(0);
+                for packet in packetizer.packetize(&payload, timestamp) {
+                    if let Ok(protected) = srtp.protect_rtp(&packet) {
+                        let _ = rtp.send_to(&protected, to).await;
+                        sent += 1;
+                        if sent == 1 {
+                            info!(room = %label.room, caller_account = %label.caller, call_id = %label.call_id, "first mixed audio sent");
+                        }
+                    }
+                }
+                continue;
+            }
             else => return,
         };
         let datagram = if index == 0 { &rtp_buffer[..count] } else { &rtcp_buffer[..count] };
@@ -105,7 +166,17 @@ async fn serve_stream(
                     srtp.unprotect_rtcp(datagram)
                 };
                 match decrypted {
-                    Ok(_) => {
+                    Ok(plain) => {
+                        if index == 0
+                            && let Some(participant) = &participant
+                            && let Ok(Received::Frame(frame)) = depacketizer.push(&plain)
+                        {
+                            let _ = participant.mixer.send(Command::Audio {
+                                participant: participant.id,
+                                timestamp: frame.timestamp,
+                                payload: frame.data,
+                            });
+                        }
                         received[index] += 1;
                         if received[index] == 1 {
                             info!(room = %label.room, caller_account = %label.caller, call_id = %label.call_id, ?kind, component = index + 1, "first media packet decrypted");

@@ -2,6 +2,7 @@
 
 mod call;
 mod link;
+mod media;
 mod room;
 mod session;
 

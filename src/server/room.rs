@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use super::media::RoomMedia;
 use super::{link, session};
 use crate::config::LinkConfig;
 use crate::dht::InfoHash;
@@ -65,6 +66,7 @@ struct Shared {
     stop: watch::Receiver<bool>,
     chains: Mutex<HashMap<InfoHash, Caller>>,
     counters: Mutex<RequestCounters>,
+    media: Arc<RoomMedia>,
 }
 
 /// The room's owner task: takes values at the peer key, drops junk and re-deliveries, and
@@ -99,6 +101,7 @@ pub(super) async fn serve(
         stop: stop.clone(),
         chains: Mutex::new(HashMap::new()),
         counters: Mutex::new(RequestCounters::default()),
+        media: RoomMedia::new(name.clone()),
     });
     let mut task = RoomTask {
         shared: Arc::clone(&shared),
@@ -252,9 +255,13 @@ impl Shared {
                     elapsed_ms = started.elapsed().as_millis(),
                     "ICE-TCP link connected"
                 );
-                let beacon = Duration::from_secs(self.link.beacon_interval);
-                let device = self.room.identity.device_id();
-                session::serve(link, tls, room, device, caller, beacon, self.stop.clone()).await;
+                let context = session::LinkContext {
+                    room: room.clone(),
+                    device: self.room.identity.device_id(),
+                    media: Arc::clone(&self.media),
+                    beacon_interval: Duration::from_secs(self.link.beacon_interval),
+                };
+                session::serve(link, tls, caller, context, self.stop.clone()).await;
             }
             Err(error) => {
                 warn!(room = %room, caller_account = %caller, %error, "device link failed")

@@ -15,6 +15,7 @@ use tracing::{debug, info, warn};
 
 use super::call::{CallLabel, CallMedia};
 use super::link::IceLink;
+use super::media::RoomMedia;
 use crate::identity::{AccountId, DeviceId};
 use crate::net::ice::tcp::IceEvent;
 use crate::net::mux::{ChannelId, Multiplexer, MuxEvent};
@@ -58,19 +59,31 @@ enum SessionEnd {
     Shutdown,
 }
 
-/// Serves one device link until it ends, probing it with a beacon after `beacon_interval`
-/// without traffic, and closing it cleanly when `stop` turns true.
+/// What a link needs of its room.
+pub(super) struct LinkContext {
+    /// The room's name.
+    pub(super) room: RoomName,
+    /// Its device id (our SIP Contact).
+    pub(super) device: DeviceId,
+    /// Its mix.
+    pub(super) media: Arc<RoomMedia>,
+    /// Silence after which the link is probed with a beacon.
+    pub(super) beacon_interval: Duration,
+}
+
+/// Serves one device link until it ends, probing it with a beacon after the context's
+/// beacon interval without traffic, and closing it cleanly when `stop` turns true.
 pub(super) async fn serve(
     link: IceLink,
     tls: Arc<rustls::ClientConfig>,
-    room: &RoomName,
-    device: DeviceId,
     caller: AccountId,
-    beacon_interval: Duration,
+    context: LinkContext,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let started = Instant::now();
-    match Session::new(link, tls, room.clone(), device, caller) {
+    let LinkContext { room, device, media, beacon_interval } = context;
+    let room = &room;
+    match Session::new(link, tls, room.clone(), device, caller, media) {
         Ok(mut session) => {
             let end = tokio::select! {
                 end = session.run(beacon_interval) => end,
@@ -101,6 +114,7 @@ struct Session {
     established: bool,
     /// Calls by Call-ID.
     calls: HashMap<String, CallMedia>,
+    media: Arc<RoomMedia>,
 }
 
 impl Session {
@@ -110,6 +124,7 @@ impl Session {
         room: RoomName,
         device: DeviceId,
         caller: AccountId,
+        media: Arc<RoomMedia>,
     ) -> Result<Self, rustls::Error> {
         let tls = ClientConnection::new(config, peer_name(link.remote.ip()))?;
         Ok(Self {
@@ -123,6 +138,7 @@ impl Session {
             to_tag: format!("{:016x}", rand::random::<u64>()),
             established: false,
             calls: HashMap::new(),
+            media,
         })
     }
 
@@ -299,7 +315,7 @@ impl Session {
         };
         let label =
             CallLabel { room: self.room.clone(), caller: self.caller, call_id: call_id.clone() };
-        let media = match CallMedia::start(self.link.local.ip(), &offer, label) {
+        let media = match CallMedia::start(self.link.local.ip(), &offer, label, &self.media) {
             Ok(media) => media,
             Err(error) => {
                 warn!(room = %self.room, %error, "cannot open media sockets");

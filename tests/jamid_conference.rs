@@ -1,0 +1,133 @@
+//! Real Jami clients in a room's conference: two, then three jamid 13.7 callers (harness,
+//! private namespace) each play a tone into their microphone; each records what it hears.
+//! Everyone hears every other caller's tone and not their own: the room's mix-minus, end to
+//! end through ICE, TLS, SIP, media ICE, SRTP, Opus and back.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+#[path = "support/harness.rs"]
+mod harness;
+#[path = "support/server.rs"]
+mod server;
+
+use std::process::{Child, Stdio};
+use std::time::Instant;
+
+use common::Rdv;
+use harness::{Harness, prerequisites};
+use server::Server;
+
+const CALLERS: [(&str, u32); 3] = [("alice", 440), ("bob", 1000), ("carol", 1500)];
+
+/// A tone playing in a caller's microphone until dropped.
+struct Playing(Child);
+
+impl Drop for Playing {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Records `name`'s speaker for 4 s and returns each caller tone's level, dBFS, over the
+/// last 2 s (a newly joined jamid takes a moment to start playing what it receives).
+fn heard(harness: &Harness, dir: &std::path::Path, name: &str) -> Vec<(u32, f64)> {
+    let file = dir.join(format!("{name}-heard.wav"));
+    let file = file.to_str().unwrap();
+    harness.run(&["record", name, file, "--seconds", "4"]);
+    let mut args = vec!["analyze", file, "--skip", "2"];
+    let freqs: Vec<String> = CALLERS.iter().map(|(_, f)| f.to_string()).collect();
+    for freq in &freqs {
+        args.extend(["--freq", freq]);
+    }
+    let analysis: serde_json::Value = serde_json::from_str(&harness.run(&args)).unwrap();
+    CALLERS
+        .iter()
+        .map(|(_, freq)| {
+            let key = format!("{freq}.0");
+            (*freq, analysis["tones_dbfs"][&key].as_f64().unwrap())
+        })
+        .collect()
+}
+
+/// Asserts that each of the first `n` callers hears the others' tones and not its own.
+fn assert_mix_minus(harness: &Harness, dir: &std::path::Path, n: usize) {
+    for (name, own) in &CALLERS[..n] {
+        let levels = heard(harness, dir, name);
+        eprintln!("{name} hears {levels:?}");
+        for (freq, level) in &levels[..n] {
+            if freq == own {
+                assert!(*level < -50.0, "{name} hears its own {freq} Hz at {level} dBFS");
+            } else {
+                assert!(*level > -30.0, "{name} hears {freq} Hz at only {level} dBFS");
+            }
+        }
+    }
+}
+
+#[test]
+fn callers_hear_each_other_and_not_themselves() {
+    if !prerequisites() {
+        return;
+    }
+    let harness = Harness::new();
+    harness.run(&["netns-up"]);
+    harness.run(&["dht-start", "--port", "4222"]);
+    let dir = tempfile::tempdir().unwrap();
+    for (name, freq) in CALLERS {
+        harness.start_instance(name);
+        harness.run(&["create-account", name, "--dht", "127.0.0.1:4222"]);
+        let tone = dir.path().join(format!("{name}.wav"));
+        harness.run(&[
+            "tone",
+            tone.to_str().unwrap(),
+            "--freq",
+            &freq.to_string(),
+            "--seconds",
+            "30",
+        ]);
+    }
+
+    let rdv = Rdv::new();
+    let room = rdv.run(&["room", "create", "lobby", "--json"]).json();
+    let room_id = room["jami_id"].as_str().unwrap().to_owned();
+    let prefix = harness.exec_prefix();
+    let wrapper: Vec<&str> = prefix.iter().map(String::as_str).collect();
+    let mut server = Server::start(&rdv, &wrapper, "127.0.0.1:4222");
+    server.wait_for(&["device announcement stored on the DHT"]);
+
+    let mut playing = Vec::new();
+    let mut calls = Vec::new();
+    for (joined, (name, _)) in CALLERS.iter().enumerate() {
+        let placed = Instant::now();
+        let call = harness.run(&["call", name, &room_id, "--wait", "CURRENT", "--timeout", "10"]);
+        eprintln!("{name}: CURRENT {:?} after placing the call", placed.elapsed());
+        harness.run(&["wait-state", name, "MEDIA", "--call", &call]);
+        server.wait_for_nth(&["joined the mix"], joined + 1);
+        let tone = dir.path().join(format!("{name}.wav"));
+        let child = harness
+            .command(&["play", name, tone.to_str().unwrap(), "--loop"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        playing.push(Playing(child));
+        calls.push((name, call));
+        if joined >= 1 {
+            assert_mix_minus(&harness, dir.path(), joined + 1);
+        }
+    }
+
+    // The last caller leaves: the others still hear each other.
+    playing.pop();
+    let (name, call) = calls.pop().unwrap();
+    harness.run(&["hangup", name, "--call", &call]);
+    server.wait_for(&["call ended by the caller"]);
+    assert_mix_minus(&harness, dir.path(), 2);
+    drop(playing);
+    for (name, call) in calls {
+        harness.run(&["hangup", name, "--call", &call]);
+    }
+    server.wait_for(&["mixer stopped: the room is empty"]);
+    assert_eq!(server.stop(), 0);
+}
