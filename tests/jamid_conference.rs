@@ -30,13 +30,13 @@ impl Drop for Playing {
     }
 }
 
-/// Records `name`'s speaker for 4 s and returns each caller tone's level, dBFS, over the
-/// last 2 s (a newly joined jamid takes a moment to start playing what it receives).
+/// Records `name`'s speaker for 3 s and returns each caller tone's level, dBFS, over the
+/// last 2 s.
 fn heard(harness: &Harness, dir: &std::path::Path, name: &str) -> Vec<(u32, f64)> {
     let file = dir.join(format!("{name}-heard.wav"));
     let file = file.to_str().unwrap();
-    harness.run(&["record", name, file, "--seconds", "4"]);
-    let mut args = vec!["analyze", file, "--skip", "2"];
+    harness.run(&["record", name, file, "--seconds", "3"]);
+    let mut args = vec!["analyze", file, "--skip", "1"];
     let freqs: Vec<String> = CALLERS.iter().map(|(_, f)| f.to_string()).collect();
     for freq in &freqs {
         args.extend(["--freq", freq]);
@@ -51,17 +51,27 @@ fn heard(harness: &Harness, dir: &std::path::Path, name: &str) -> Vec<(u32, f64)
         .collect()
 }
 
-/// Asserts that each of the first `n` callers hears the others' tones and not its own.
+/// Asserts that each of the first `n` callers hears the others' tones and not its own. A
+/// jamid that just joined takes a moment (longer on a loaded machine) before it plays what it
+/// receives, so each caller is recorded again until its expectations hold, 5 times at most.
 fn assert_mix_minus(harness: &Harness, dir: &std::path::Path, n: usize) {
     for (name, own) in &CALLERS[..n] {
-        let levels = heard(harness, dir, name);
-        eprintln!("{name} hears {levels:?}");
-        for (freq, level) in &levels[..n] {
-            if freq == own {
-                assert!(*level < -50.0, "{name} hears its own {freq} Hz at {level} dBFS");
-            } else {
-                assert!(*level > -30.0, "{name} hears {freq} Hz at only {level} dBFS");
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let levels = heard(harness, dir, name);
+            eprintln!("{name} hears {levels:?} (recording {attempt})");
+            let wrong: Vec<String> = levels[..n]
+                .iter()
+                .filter_map(|(freq, level)| {
+                    let fine = if freq == own { *level < -50.0 } else { *level > -30.0 };
+                    (!fine).then(|| format!("{freq} Hz at {level} dBFS"))
+                })
+                .collect();
+            if wrong.is_empty() {
+                break;
             }
+            assert!(attempt < 5, "{name} (own tone {own} Hz) hears {wrong:?}");
         }
     }
 }

@@ -204,6 +204,10 @@ impl Worker {
     }
 
     fn video_tick(&mut self) {
+        // No one sends video: composing and encoding black pictures would only cost CPU.
+        if !self.video.has_video_inputs() {
+            return;
+        }
         match self.video.tick() {
             Ok(events) => events.into_iter().for_each(|e| self.emit(Output::VideoEvent(e))),
             Err(error) => self.emit(Output::Failed(error.to_string())),

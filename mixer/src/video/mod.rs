@@ -224,6 +224,11 @@ impl VideoMixer {
         self.active
     }
 
+    /// Whether any participant sends video.
+    pub fn has_video_inputs(&self) -> bool {
+        self.participants.iter().any(|p| p.input.is_some())
+    }
+
     /// Whether a picture of `id` has been decoded.
     pub fn has_picture(&self, id: ParticipantId) -> bool {
         self.participants.iter().any(|p| p.id == id && p.picture.is_some())
