@@ -22,13 +22,8 @@ fn jamid_calls_a_room_and_the_call_is_answered() {
     if !prerequisites() {
         return;
     }
-    let harness = Harness::new();
-    harness.run(&["netns-up"]);
-    harness.run(&["dht-start", "--port", "4222"]);
-    harness.start_instance("caller");
-    harness.run(&["create-account", "caller", "--dht", "127.0.0.1:4222"]);
-    let caller_id = harness.run(&["id", "caller"]);
-    assert_eq!(caller_id.len(), 40, "{caller_id}");
+    let harness = Harness::with_dht();
+    let caller_id = harness.add_account("caller");
 
     let rdv = Rdv::new();
     let room = rdv.run(&["room", "create", "lobby", "--json"]).json();

@@ -81,13 +81,10 @@ fn callers_hear_each_other_and_not_themselves() {
     if !prerequisites() {
         return;
     }
-    let harness = Harness::new();
-    harness.run(&["netns-up"]);
-    harness.run(&["dht-start", "--port", "4222"]);
+    let harness = Harness::with_dht();
     let dir = tempfile::tempdir().unwrap();
     for (name, freq) in CALLERS {
-        harness.start_instance(name);
-        harness.run(&["create-account", name, "--dht", "127.0.0.1:4222"]);
+        harness.add_account(name);
         let tone = dir.path().join(format!("{name}.wav"));
         harness.run(&[
             "tone",

@@ -63,6 +63,23 @@ impl Harness {
         panic!("jamid {name} did not start in {START_ATTEMPTS} attempts");
     }
 
+    /// A harness whose namespace is up, with an OpenDHT node on 127.0.0.1:4222 in it.
+    pub fn with_dht() -> Self {
+        let harness = Self::new();
+        harness.run(&["netns-up"]);
+        harness.run(&["dht-start", "--port", "4222"]);
+        harness
+    }
+
+    /// Starts jamid `name` with a new account on the namespace's DHT; returns its Jami ID.
+    pub fn add_account(&self, name: &str) -> String {
+        self.start_instance(name);
+        self.run(&["create-account", name, "--dht", "127.0.0.1:4222"]);
+        let id = self.run(&["id", name]);
+        assert_eq!(id.len(), 40, "{id}");
+        id
+    }
+
     /// The command prefix that runs a program inside the namespace.
     pub fn exec_prefix(&self) -> Vec<String> {
         vec![
