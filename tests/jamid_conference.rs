@@ -111,7 +111,7 @@ fn callers_hear_each_other_and_not_themselves() {
         let call = harness.run(&["call", name, &room_id, "--wait", "CURRENT", "--timeout", "10"]);
         eprintln!("{name}: CURRENT {:?} after placing the call", placed.elapsed());
         harness.run(&["wait-state", name, "MEDIA", "--call", &call]);
-        server.wait_for_nth(&["joined the mix"], joined + 1);
+        server.wait_for_nth(&["participant joined"], joined + 1);
         let tone = dir.path().join(format!("{name}.wav"));
         let child = harness
             .command(&["play", name, tone.to_str().unwrap(), "--loop"])
@@ -130,6 +130,10 @@ fn callers_hear_each_other_and_not_themselves() {
     let (name, call) = calls.pop().unwrap();
     harness.run(&["hangup", name, "--call", &call]);
     server.wait_for(&["call ended by the caller"]);
+    // The room's state is in its logs: who joined, with which codecs, and who left.
+    let joined = server.wait_for(&["participant joined", "participants=3"]);
+    assert!(joined.contains("codecs=opus/48000"), "{joined}");
+    server.wait_for(&["participant left", "participants=2"]);
     assert_mix_minus(&harness, dir.path(), 2);
     drop(playing);
     for (name, call) in calls {

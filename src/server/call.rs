@@ -11,7 +11,7 @@ use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use super::media::{Outgoing, RoomMedia};
+use super::media::{Member, Outgoing, RoomMedia};
 use crate::media::rtp::{Depacketizer, Packetizer, PayloadFormat, Received};
 
 use crate::identity::AccountId;
@@ -36,6 +36,8 @@ pub(super) struct CallLabel {
     pub(super) room: RoomName,
     pub(super) caller: AccountId,
     pub(super) call_id: String,
+    /// The negotiated codecs, for the room's logs.
+    pub(super) codecs: String,
 }
 
 impl CallMedia {
@@ -109,9 +111,13 @@ async fn serve_stream(
     let mut participant = None;
     let mut packetizer = None;
     if let Some((room_media, payload_type)) = mix {
-        match room_media.join().await {
+        let member = Member {
+            caller: label.caller,
+            call_id: label.call_id.clone(),
+            codecs: label.codecs.clone(),
+        };
+        match room_media.join(member).await {
             Ok(joined) => {
-                info!(room = %label.room, caller_account = %label.caller, call_id = %label.call_id, participant = joined.id.0, "joined the mix");
                 participant = Some(joined);
                 packetizer = Some(Packetizer::new(PayloadFormat::Opus, payload_type));
             }

@@ -31,6 +31,17 @@ pub(super) enum Outgoing {
 
 type Routes = Arc<Mutex<HashMap<ParticipantId, mpsc::Sender<Outgoing>>>>;
 
+/// Who is in the room: for the logs.
+#[derive(Debug, Clone)]
+pub(super) struct Member {
+    /// The caller's account.
+    pub(super) caller: crate::identity::AccountId,
+    /// The call.
+    pub(super) call_id: String,
+    /// Negotiated codecs, e.g. `opus/48000/2 + H264/90000`.
+    pub(super) codecs: String,
+}
+
 struct Active {
     mixer: Arc<MediaRoom>,
     routes: Routes,
@@ -42,6 +53,7 @@ pub(super) struct RoomMedia {
     room: RoomName,
     active: tokio::sync::Mutex<Option<Active>>,
     next_id: std::sync::atomic::AtomicU64,
+    members: Mutex<HashMap<ParticipantId, (Member, std::time::Instant)>>,
 }
 
 /// A call's place in the mix; leaving the mix when dropped.
@@ -58,11 +70,12 @@ impl RoomMedia {
             room,
             active: tokio::sync::Mutex::new(None),
             next_id: std::sync::atomic::AtomicU64::new(1),
+            members: Mutex::new(HashMap::new()),
         })
     }
 
     /// Adds an audio participant, starting the mixer if it is the first.
-    pub(super) async fn join(self: &Arc<Self>) -> Result<Participant, String> {
+    pub(super) async fn join(self: &Arc<Self>, member: Member) -> Result<Participant, String> {
         let mut active = self.active.lock().await;
         if active.is_none() {
             // Starting GStreamer pipelines blocks: off the async executor.
@@ -86,11 +99,46 @@ impl RoomMedia {
             .mixer
             .send(Command::Add { participant: id, video: None })
             .map_err(|e| e.to_string())?;
+        let count = {
+            let mut members = self.members();
+            members.insert(id, (member.clone(), std::time::Instant::now()));
+            members.len()
+        };
+        info!(
+            room = %self.room,
+            participant = id.0,
+            caller_account = %member.caller,
+            call_id = %member.call_id,
+            codecs = %member.codecs,
+            participants = count,
+            "participant joined"
+        );
         Ok(Participant { id, mixer: Arc::clone(&running.mixer), outgoing, owner: Arc::clone(self) })
+    }
+
+    fn members(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<ParticipantId, (Member, std::time::Instant)>> {
+        self.members.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Removes a participant; the last one stops the mixer.
     async fn leave(&self, id: ParticipantId) {
+        let (left, count) = {
+            let mut members = self.members();
+            (members.remove(&id), members.len())
+        };
+        if let Some((member, since)) = left {
+            info!(
+                room = %self.room,
+                participant = id.0,
+                caller_account = %member.caller,
+                call_id = %member.call_id,
+                seconds = since.elapsed().as_secs(),
+                participants = count,
+                "participant left"
+            );
+        }
         let mut active = self.active.lock().await;
         let Some(running) = active.as_ref() else { return };
         let _ = running.mixer.send(Command::Remove(id));

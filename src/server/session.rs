@@ -313,8 +313,20 @@ impl Session {
                 return uas::reject(request, 488, "Not Acceptable Here", &self.to_tag);
             }
         };
-        let label =
-            CallLabel { room: self.room.clone(), caller: self.caller, call_id: call_id.clone() };
+        let codecs = offer
+            .streams
+            .iter()
+            .filter(|s| s.accepted())
+            .filter_map(|s| s.codec.as_ref())
+            .map(|c| format!("{}/{}", c.name, c.clock_rate))
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let label = CallLabel {
+            room: self.room.clone(),
+            caller: self.caller,
+            call_id: call_id.clone(),
+            codecs,
+        };
         let media = match CallMedia::start(self.link.local.ip(), &offer, label, &self.media) {
             Ok(media) => media,
             Err(error) => {
