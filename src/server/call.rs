@@ -21,6 +21,10 @@ use crate::net::ice::udp::{IceUdpComponent, UdpReceived};
 use crate::room::RoomName;
 use crate::sip::sdp::{LocalStream, MediaKind, Offer, SrtpKey};
 
+/// A stream that receives nothing at all (no RTP, no RTCP, no ICE keep-alive) for this long
+/// is given up: its caller has vanished (Jami sends RTCP and ICE keep-alives even when muted).
+const MEDIA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A call's media, running until dropped.
 pub(super) struct CallMedia {
     /// Our side of each offered stream (`None`: refused).
@@ -126,6 +130,7 @@ async fn serve_stream(
     }
     let mut depacketizer = Depacketizer::new(PayloadFormat::Opus);
     let mut sent = 0u64;
+    let mut last_heard = tokio::time::Instant::now();
     let (mut rtp_buffer, mut rtcp_buffer) = (vec![0u8; 2048], vec![0u8; 2048]);
     let mut received = [0u64; 2];
     let mut nominated_logged = [false; 2];
@@ -154,8 +159,13 @@ async fn serve_stream(
                 }
                 continue;
             }
+            () = tokio::time::sleep_until(last_heard + MEDIA_TIMEOUT) => {
+                info!(room = %label.room, caller_account = %label.caller, call_id = %label.call_id, ?kind, "caller vanished: nothing received for {}s", MEDIA_TIMEOUT.as_secs());
+                return;
+            }
             else => return,
         };
+        last_heard = tokio::time::Instant::now();
         let datagram = if index == 0 { &rtp_buffer[..count] } else { &rtcp_buffer[..count] };
         match components[index].receive(datagram, from) {
             UdpReceived::Check { response, to, nominated } => {
