@@ -26,8 +26,9 @@ const COMMAND_QUEUE: usize = 4096;
 /// Outputs queued for the consumer.
 const OUTPUT_QUEUE: usize = 4096;
 
-/// Ticks further behind than this are skipped rather than run in a burst.
-const MAX_LATE: Duration = Duration::from_millis(200);
+/// Ticks less than this late are caught up back to back, so that the mix keeps to the RTP
+/// clocks of its inputs (a skipped tick shifts every jitter buffer); later ones are skipped.
+const MAX_LATE: Duration = Duration::from_secs(1);
 
 /// What the room's media thread is told.
 #[derive(Debug, Clone, PartialEq)]
