@@ -69,14 +69,10 @@ pub struct AudioTick {
 struct Input {
     jitter: JitterBuffer,
     decoder: OpusDecoder,
-    /// The frame indices given to the decoder (packets and gaps) whose audio has not come
-    /// out yet, oldest first. Decoded frames take their index from here, not from the
-    /// decoder's timestamps, which a loss or a discontinuity can shift.
-    pending: VecDeque<u64>,
+    /// Packets and gaps given to the decoder, and frames it returned.
+    fed: u64,
+    decoded: u64,
 }
-
-/// Frames a decoder may owe before the oldest are forgotten.
-const MAX_PENDING_FRAMES: usize = 8;
 
 struct Output {
     encoder: OpusEncoder,
@@ -119,7 +115,8 @@ impl AudioRoom {
             let input = Input {
                 jitter: JitterBuffer::new(self.config.jitter),
                 decoder: OpusDecoder::with_fec(self.config.fec)?,
-                pending: VecDeque::new(),
+                fed: 0,
+                decoded: 0,
             };
             self.inputs.insert(id, input);
             self.mixer.add(id);
@@ -216,23 +213,18 @@ impl AudioRoom {
                 Slot::Silent => continue,
             };
             match fed {
-                Ok(()) => {
-                    input.pending.push_back(index);
-                    if input.pending.len() > MAX_PENDING_FRAMES {
-                        input.pending.pop_front();
-                    }
-                }
+                Ok(()) => input.fed += 1,
                 Err(error) => restart_decoder(*id, input, fec, &error, events),
             }
         }
-        let lag = usize::try_from(self.decode_lag()).unwrap_or(0);
+        let lag = self.decode_lag();
         for (id, input) in &mut self.inputs {
-            while input.pending.len() > lag {
+            while input.decoded + lag < input.fed {
                 match input.decoder.pull(Duration::ZERO) {
-                    Ok(Some(Decoded { samples, .. })) => {
-                        for frame in samples.chunks_exact(FRAME_SAMPLES) {
-                            let Some(index) = input.pending.pop_front() else { break };
-                            self.mixer.push(*id, index, frame.to_vec());
+                    Ok(Some(Decoded { index, samples })) => {
+                        for (offset, frame) in samples.chunks_exact(FRAME_SAMPLES).enumerate() {
+                            self.mixer.push(*id, index + offset as u64, frame.to_vec());
+                            input.decoded += 1;
                         }
                     }
                     Ok(None) => break,
@@ -288,7 +280,8 @@ fn restart_decoder(
     if let Ok(decoder) = OpusDecoder::with_fec(fec) {
         input.decoder = decoder;
     }
-    input.pending.clear();
+    input.fed = 0;
+    input.decoded = 0;
 }
 
 fn encoder_failed(listeners: &[ParticipantId], error: &MediaError) -> AudioEvent {
