@@ -59,11 +59,12 @@ fn tone(freq: f32, frame: usize) -> Vec<f32> {
 /// `frames` Opus packets of a tone (`Some(freq)`) or of silence.
 fn packets(freq: Option<f32>, frames: usize) -> Vec<Vec<u8>> {
     let mut encoder = OpusEncoder::new(32_000).unwrap();
-    for frame in 0..frames {
-        let samples = freq.map_or_else(|| vec![0.0; FRAME_SAMPLES], |f| tone(f, frame));
-        encoder.push(&samples).unwrap();
-    }
-    encoder.finish().unwrap()
+    (0..frames)
+        .map(|frame| {
+            let samples = freq.map_or_else(|| vec![0.0; FRAME_SAMPLES], |f| tone(f, frame));
+            encoder.encode(&samples).unwrap()
+        })
+        .collect()
 }
 
 fn output_settings() -> OpusSettings {
@@ -107,13 +108,9 @@ fn audio_naive(inputs: &[Vec<Vec<u8>>]) {
         (0..n).map(|_| OpusEncoder::with_settings(output_settings()).unwrap()).collect();
     let mut decoded = vec![vec![0.0f32; FRAME_SAMPLES]; n];
     for frame in 0..AUDIO_FRAMES {
-        for (decoder, packets) in decoders.iter_mut().zip(inputs) {
-            decoder.push(&packets[frame.min(packets.len() - 1)]).unwrap();
-        }
-        for (decoder, samples) in decoders.iter_mut().zip(&mut decoded) {
-            if let Some(out) = decoder.pull(WAIT).unwrap() {
-                samples.copy_from_slice(&out.samples[..FRAME_SAMPLES]);
-            }
+        for ((decoder, packets), samples) in decoders.iter_mut().zip(inputs).zip(&mut decoded) {
+            let out = decoder.decode(&packets[frame.min(packets.len() - 1)]).unwrap();
+            samples.copy_from_slice(&out[..FRAME_SAMPLES]);
         }
         // One mixer per listener, summing the N-1 others.
         for (listener, encoder) in encoders.iter_mut().enumerate() {
@@ -125,10 +122,7 @@ fn audio_naive(inputs: &[Vec<Vec<u8>>]) {
             }
             let mut out = vec![0.0f32; FRAME_SAMPLES];
             minus(&mix, None, 1.0, &mut out);
-            encoder.push(&out).unwrap();
-        }
-        for encoder in &mut encoders {
-            encoder.pull(WAIT).unwrap();
+            encoder.encode(&out).unwrap();
         }
     }
 }

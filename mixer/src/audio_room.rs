@@ -2,22 +2,23 @@
 //! with losses and gaps), one Opus stream out per distinct output, one tick per 20 ms.
 //!
 //! Per participant a [`JitterBuffer`] puts packets back in order and tells losses from
-//! silence, and one decoder decodes each packet once (concealing losses, or recovering them
-//! from the next packet's in-band FEC). The [`AudioMixer`] mixes one total and derives each
-//! listener's mix-minus from it; the listeners that are not heard share one encode.
+//! silence, and one decoder decodes each packet once, in the tick that plays it (concealing
+//! a loss, or recovering it from the next packet's in-band FEC when that packet is already
+//! buffered). The [`AudioMixer`] mixes one total and derives each listener's mix-minus from
+//! it; the listeners that are not heard share one encode.
 //!
-//! Time is an input (the caller ticks). Decoders and encoders run in the caller's thread
-//! (see [`crate::opus`]), so a tick never waits on another thread; run it on the room's
-//! media thread, not on the async executor.
+//! Time is an input (the caller ticks). Decoders and encoders are libopus, synchronous in the
+//! caller's thread (see [`crate::opus`]), so a tick never waits on another thread and a
+//! frame's tick is the one its RTP timestamp gives; run it on the room's media thread, not on
+//! the async executor.
 
+use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, VecDeque};
-use std::time::Duration;
 
 use crate::audio::{FRAME_SAMPLES, OutputKey, ParticipantId, VoiceActivityConfig};
 use crate::engine::{AudioEvent, AudioMixer};
 use crate::jitter::{JitterBuffer, JitterConfig, Rejected, Slot};
-use crate::opus::{Decoded, MediaError, OpusDecoder, OpusEncoder, OpusSettings};
+use crate::opus::{MediaError, OpusDecoder, OpusEncoder, OpusSettings};
 
 /// Ticks an unused encoder is kept before it is released (1 s).
 const ENCODER_IDLE_TICKS: u64 = 50;
@@ -31,7 +32,8 @@ pub struct AudioRoomConfig {
     pub jitter: JitterConfig,
     /// The outputs' encoder settings.
     pub encoder: OpusSettings,
-    /// Recover lost packets from the next packet's in-band FEC (adds 20 ms of delay).
+    /// Recover a lost packet from the next packet's in-band FEC when that packet is already
+    /// in the jitter buffer (no added delay).
     pub fec: bool,
 }
 
@@ -69,18 +71,14 @@ pub struct AudioTick {
 struct Input {
     jitter: JitterBuffer,
     decoder: OpusDecoder,
-    /// Packets and gaps given to the decoder, and frames it returned.
-    fed: u64,
-    decoded: u64,
+    /// The first frame not covered by the last decoded packet (longer than 20 ms packets
+    /// cover several).
+    covered_until: u64,
 }
 
 struct Output {
     encoder: OpusEncoder,
-    /// Mix indices of the frames pushed and not yet pulled, oldest first (the encoder
-    /// returns one packet per frame, in order).
-    pending: VecDeque<u64>,
     last_used: u64,
-    listeners: Vec<ParticipantId>,
 }
 
 /// One room's real-time audio.
@@ -104,19 +102,13 @@ impl AudioRoom {
         }
     }
 
-    /// Frames between decoding and mixing: one with FEC (the decoder holds a packet back).
-    fn decode_lag(&self) -> u64 {
-        u64::from(self.config.fec)
-    }
-
     /// Adds a participant (no effect if present).
     pub fn add(&mut self, id: ParticipantId) -> Result<(), MediaError> {
         if !self.inputs.contains_key(&id) {
             let input = Input {
                 jitter: JitterBuffer::new(self.config.jitter),
-                decoder: OpusDecoder::with_fec(self.config.fec)?,
-                fed: 0,
-                decoded: 0,
+                decoder: OpusDecoder::new()?,
+                covered_until: 0,
             };
             self.inputs.insert(id, input);
             self.mixer.add(id);
@@ -169,119 +161,69 @@ impl AudioRoom {
         self.tick += 1;
         let mut events = Vec::new();
         self.decode(index, &mut events);
-        let Some(mix_index) = index.checked_sub(self.decode_lag()) else {
-            // The first tick with FEC only primes the decoders.
-            return AudioTick { packets: Vec::new(), events };
-        };
         let (mixed, mix_events) = self.mixer.mix();
         events.extend(mix_events);
+        let mut packets = Vec::new();
         for output in mixed {
             let slot = match self.outputs.entry(output.key) {
                 Entry::Occupied(slot) => slot.into_mut(),
                 Entry::Vacant(slot) => match OpusEncoder::with_settings(self.config.encoder) {
-                    Ok(encoder) => slot.insert(Output {
-                        encoder,
-                        pending: VecDeque::new(),
-                        last_used: mix_index,
-                        listeners: Vec::new(),
-                    }),
+                    Ok(encoder) => slot.insert(Output { encoder, last_used: index }),
                     Err(error) => {
                         events.push(encoder_failed(&output.listeners, &error));
                         continue;
                     }
                 },
             };
-            slot.last_used = mix_index;
-            slot.listeners = output.listeners;
-            match slot.encoder.push(&output.samples) {
-                Ok(()) => slot.pending.push_back(mix_index),
-                Err(error) => events.push(encoder_failed(&slot.listeners, &error)),
+            slot.last_used = index;
+            match slot.encoder.encode(&output.samples) {
+                Ok(payload) => {
+                    packets.push(AudioPacket { index, listeners: output.listeners, payload });
+                }
+                Err(error) => events.push(encoder_failed(&output.listeners, &error)),
             }
         }
-        let packets = self.collect_packets(mix_index, &mut events);
+        self.outputs.retain(|_, output| output.last_used + ENCODER_IDLE_TICKS >= index);
         AudioTick { packets, events }
     }
 
-    /// Feeds each decoder this frame (a packet, or a gap to conceal) and hands what comes
-    /// out to the mixer.
+    /// Decodes frame `index` of every participant (a packet, a recovered or concealed loss)
+    /// and hands it to the mixer.
     fn decode(&mut self, index: u64, events: &mut Vec<AudioEvent>) {
-        let fec = self.config.fec;
         for (id, input) in &mut self.inputs {
-            let fed = match input.jitter.take(index) {
-                Slot::Packet(packet) => input.decoder.push_at(index, &packet),
-                Slot::Lost => input.decoder.conceal(index, 1),
+            if index < input.covered_until {
+                continue;
+            }
+            let decoded = match input.jitter.take(index) {
+                Slot::Packet(packet) => input.decoder.decode(&packet),
+                Slot::Lost => match input.jitter.peek(index + 1).filter(|_| self.config.fec) {
+                    Some(next) => input.decoder.recover(next),
+                    None => input.decoder.conceal(),
+                },
                 Slot::Silent => continue,
             };
-            match fed {
-                Ok(()) => input.fed += 1,
-                Err(error) => restart_decoder(*id, input, fec, &error, events),
-            }
-        }
-        let lag = self.decode_lag();
-        for (id, input) in &mut self.inputs {
-            while input.decoded + lag < input.fed {
-                match input.decoder.pull(Duration::ZERO) {
-                    Ok(Some(Decoded { index, samples })) => {
-                        for (offset, frame) in samples.chunks_exact(FRAME_SAMPLES).enumerate() {
-                            self.mixer.push(*id, index + offset as u64, frame.to_vec());
-                            input.decoded += 1;
-                        }
+            match decoded {
+                Ok(samples) => {
+                    let mut frames = 0;
+                    for frame in samples.chunks_exact(FRAME_SAMPLES) {
+                        self.mixer.push(*id, index + frames, frame.to_vec());
+                        frames += 1;
                     }
-                    Ok(None) => break,
-                    Err(error) => {
-                        restart_decoder(*id, input, fec, &error, events);
-                        break;
+                    input.covered_until = index + frames.max(1);
+                }
+                Err(error) => {
+                    events.push(AudioEvent::InputFailed {
+                        participant: *id,
+                        error: error.to_string(),
+                    });
+                    // A fresh decoder: the participant is heard again from its next packet.
+                    if let Ok(decoder) = OpusDecoder::new() {
+                        input.decoder = decoder;
                     }
                 }
             }
         }
     }
-
-    /// Pulls every encoder's packets and releases encoders idle for a second.
-    fn collect_packets(
-        &mut self,
-        mix_index: u64,
-        events: &mut Vec<AudioEvent>,
-    ) -> Vec<AudioPacket> {
-        let mut packets = Vec::new();
-        for output in self.outputs.values_mut().filter(|o| o.last_used == mix_index) {
-            while let Some(index) = output.pending.front().copied() {
-                match output.encoder.pull(Duration::ZERO) {
-                    Ok(Some(payload)) => {
-                        output.pending.pop_front();
-                        packets.push(AudioPacket {
-                            index,
-                            listeners: output.listeners.clone(),
-                            payload,
-                        });
-                    }
-                    Ok(None) => break,
-                    Err(error) => {
-                        events.push(encoder_failed(&output.listeners, &error));
-                        break;
-                    }
-                }
-            }
-        }
-        self.outputs.retain(|_, output| output.last_used + ENCODER_IDLE_TICKS >= mix_index);
-        packets
-    }
-}
-
-/// Replaces a failed decoder; the participant is heard again from its next packet.
-fn restart_decoder(
-    id: ParticipantId,
-    input: &mut Input,
-    fec: bool,
-    error: &MediaError,
-    events: &mut Vec<AudioEvent>,
-) {
-    events.push(AudioEvent::InputFailed { participant: id, error: error.to_string() });
-    if let Ok(decoder) = OpusDecoder::with_fec(fec) {
-        input.decoder = decoder;
-    }
-    input.fed = 0;
-    input.decoded = 0;
 }
 
 fn encoder_failed(listeners: &[ParticipantId], error: &MediaError) -> AudioEvent {

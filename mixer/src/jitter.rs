@@ -124,6 +124,11 @@ impl JitterBuffer {
     pub fn has(&self, index: u64) -> bool {
         self.packets.contains_key(&index)
     }
+
+    /// The packet of frame `index`, if already here, left in place.
+    pub fn peek(&self, index: u64) -> Option<&[u8]> {
+        self.packets.get(&index).map(Vec::as_slice)
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 //! lost packet), and a consumer that falls behind loses output frames rather than slowing the
 //! room.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{
+    Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError, sync_channel,
+};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -184,6 +186,14 @@ impl Worker {
         let mut next_audio = Instant::now() + audio_period;
         let mut next_video = Instant::now() + video_period;
         loop {
+            // Whatever has arrived goes in before the tick that may play it.
+            loop {
+                match inbox.try_recv() {
+                    Ok(command) => self.apply(command),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            }
             let now = Instant::now();
             if now >= next_audio {
                 let tick = self.audio.tick();

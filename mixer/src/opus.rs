@@ -1,18 +1,16 @@
-//! Opus encoding and decoding through GStreamer (`opusenc`, `opusdec` from
-//! gst-plugins-base): one small pipeline per encoder or decoder, run in the caller's thread
-//! (an Opus frame is far cheaper than a thread hand-off) and drained through an appsink. Calls block for at most the timeout given or [`WAIT`]; run them off
-//! the async executor.
-
-use std::time::Duration;
-
-use gstreamer as gst;
+//! Opus encoding and decoding with libopus in the caller's thread (the `opus` crate, which
+//! bundles libopus 1.6). Every call is synchronous and one packet is exactly one decoded
+//! frame, so a frame's place in the mix is known from its RTP timestamp alone: nothing is
+//! held back or re-timed behind the caller's back.
 
 use crate::audio::{FRAME_SAMPLES, SAMPLE_RATE};
-pub use crate::pipeline::{MediaError, WAIT};
-use crate::pipeline::{Pipeline, sample_bytes};
+pub use crate::pipeline::MediaError;
 
-/// One 20 ms frame.
-pub const FRAME: gst::ClockTime = gst::ClockTime::from_mseconds(20);
+/// The longest Opus packet, 120 ms, in samples.
+const MAX_PACKET_SAMPLES: usize = FRAME_SAMPLES * 6;
+
+/// The largest packet an encoder may produce (RFC 6716's limit for one frame).
+const MAX_PACKET_BYTES: usize = 1275;
 
 /// How an encoder encodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,10 +29,13 @@ impl Default for OpusSettings {
     }
 }
 
+fn codec_error(what: &'static str) -> impl Fn(opus::Error) -> MediaError {
+    move |error| MediaError::Codec { what, message: error.to_string() }
+}
+
 /// Encodes 20 ms frames of 48 kHz mono `f32` into Opus packets.
 pub struct OpusEncoder {
-    pipeline: Pipeline,
-    frames: u64,
+    encoder: opus::Encoder,
 }
 
 impl OpusEncoder {
@@ -45,136 +46,75 @@ impl OpusEncoder {
 
     /// An encoder with the given settings.
     pub fn with_settings(settings: OpusSettings) -> Result<Self, MediaError> {
-        let OpusSettings { bitrate, complexity, fec_loss_percent } = settings;
-        let fec = fec_loss_percent > 0;
-        let description = format!(
-            "opusenc name=head bitrate={bitrate} frame-size=20 complexity={complexity} \
-               inband-fec={fec} packet-loss-percentage={fec_loss_percent} \
-             ! appsink name=sink sync=false async=false wait-on-eos=false"
-        );
-        let caps =
-            format!("audio/x-raw,format=S16LE,rate={SAMPLE_RATE},channels=1,layout=interleaved");
-        Ok(Self {
-            pipeline: Pipeline::launch_inline("Opus encoder", &caps, &description)?,
-            frames: 0,
-        })
+        let error = codec_error("Opus encoder");
+        let mut encoder =
+            opus::Encoder::new(SAMPLE_RATE, opus::Channels::Mono, opus::Application::Audio)
+                .map_err(&error)?;
+        let bitrate = i32::try_from(settings.bitrate).unwrap_or(i32::MAX);
+        encoder.set_bitrate(opus::Bitrate::Bits(bitrate)).map_err(&error)?;
+        encoder.set_complexity(i32::from(settings.complexity.min(10))).map_err(&error)?;
+        encoder.set_inband_fec(settings.fec_loss_percent > 0).map_err(&error)?;
+        encoder
+            .set_packet_loss_perc(i32::from(settings.fec_loss_percent.min(100)))
+            .map_err(&error)?;
+        Ok(Self { encoder })
     }
 
-    /// Queues one frame of [`FRAME_SAMPLES`] samples.
-    pub fn push(&mut self, frame: &[f32]) -> Result<(), MediaError> {
-        debug_assert_eq!(frame.len(), FRAME_SAMPLES);
-        let bytes: Vec<u8> = frame
-            .iter()
-            .flat_map(|s| ((s.clamp(-1.0, 1.0) * f32::from(i16::MAX)).round() as i16).to_le_bytes())
-            .collect();
-        let pts = FRAME * self.frames;
-        self.frames += 1;
-        self.pipeline.push(bytes, Some(pts), Some(FRAME))
-    }
-
-    /// The next packet, waiting at most `timeout`.
-    pub fn pull(&mut self, timeout: Duration) -> Result<Option<Vec<u8>>, MediaError> {
-        Ok(self.pipeline.pull(timeout)?.map(|sample| sample_bytes(&sample)))
-    }
-
-    /// Encodes one frame and returns its packet (opusenc has no look-ahead at 20 ms).
+    /// Encodes one frame of [`FRAME_SAMPLES`] samples into its packet.
     pub fn encode(&mut self, frame: &[f32]) -> Result<Vec<u8>, MediaError> {
-        self.push(frame)?;
-        self.pull(WAIT)?.ok_or(MediaError::Timeout("Opus encoder"))
-    }
-
-    /// Ends the stream; returns every packet not pulled yet.
-    pub fn finish(self) -> Result<Vec<Vec<u8>>, MediaError> {
-        self.pipeline.finish()
+        if frame.len() != FRAME_SAMPLES {
+            return Err(MediaError::Codec {
+                what: "Opus encoder",
+                message: format!("a frame has {FRAME_SAMPLES} samples, not {}", frame.len()),
+            });
+        }
+        self.encoder.encode_vec_float(frame, MAX_PACKET_BYTES).map_err(codec_error("Opus encoder"))
     }
 }
 
-/// Decoded audio: 48 kHz mono samples starting at frame `index`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decoded {
-    /// Frame index of the first sample (timestamp / 20 ms).
-    pub index: u64,
-    /// The samples.
-    pub samples: Vec<f32>,
-}
-
-/// Decodes Opus packets into 48 kHz mono `f32` samples, with packet-loss concealment and,
-/// when `fec` is on, recovery of a lost packet from the next one's in-band FEC data (which
-/// delays the output by one packet).
+/// Decodes Opus packets (mono or stereo, any duration) into 48 kHz mono `f32` samples, with
+/// packet-loss concealment and recovery of a lost frame from the next packet's in-band FEC.
 pub struct OpusDecoder {
-    pipeline: Pipeline,
-    next_index: u64,
+    decoder: opus::Decoder,
+    buffer: Vec<f32>,
 }
 
 impl OpusDecoder {
-    /// A decoder with packet-loss concealment on and in-band FEC off.
+    /// A decoder.
     pub fn new() -> Result<Self, MediaError> {
-        Self::with_fec(false)
-    }
-
-    /// A decoder with packet-loss concealment on and in-band FEC as given.
-    pub fn with_fec(fec: bool) -> Result<Self, MediaError> {
-        let description = format!(
-            "opusdec name=head plc=true use-inband-fec={fec} \
-             ! audio/x-raw,format=S16LE,rate={SAMPLE_RATE},channels=1 \
-             ! appsink name=sink sync=false async=false wait-on-eos=false"
-        );
-        let caps = format!("audio/x-opus,rate={SAMPLE_RATE},channels=1,channel-mapping-family=0");
         Ok(Self {
-            pipeline: Pipeline::launch_inline("Opus decoder", &caps, &description)?,
-            next_index: 0,
+            decoder: opus::Decoder::new(SAMPLE_RATE, opus::Channels::Mono)
+                .map_err(codec_error("Opus decoder"))?,
+            buffer: vec![0.0; MAX_PACKET_SAMPLES],
         })
     }
 
-    /// Queues the packet of frame `index`. Indices grow; frames skipped without
-    /// [`conceal`](Self::conceal) are silence (DTX, a pause), not losses.
-    pub fn push_at(&mut self, index: u64, packet: &[u8]) -> Result<(), MediaError> {
-        let discont = index != self.next_index || index == 0;
-        self.next_index = index + 1;
-        let mut buffer = gst::Buffer::from_mut_slice(packet.to_vec());
-        if let Some(buffer) = buffer.get_mut() {
-            buffer.set_pts(FRAME * index);
-            buffer.set_duration(FRAME);
-            if discont {
-                buffer.set_flags(gst::BufferFlags::DISCONT);
-            }
+    /// Decodes a packet: its whole duration, a multiple of 2.5 ms (20 ms from Jami).
+    pub fn decode(&mut self, packet: &[u8]) -> Result<Vec<f32>, MediaError> {
+        if packet.is_empty() {
+            return Err(MediaError::Codec {
+                what: "Opus decoder",
+                message: "an empty packet".into(),
+            });
         }
-        self.pipeline.push_buffer(buffer)
+        self.run(packet, MAX_PACKET_SAMPLES, false)
     }
 
-    /// Queues the next 20 ms packet.
-    pub fn push(&mut self, packet: &[u8]) -> Result<(), MediaError> {
-        self.push_at(self.next_index, packet)
+    /// One frame in place of a lost packet (packet-loss concealment).
+    pub fn conceal(&mut self) -> Result<Vec<f32>, MediaError> {
+        self.run(&[], FRAME_SAMPLES, false)
     }
 
-    /// Marks `frames` frames from `index` as lost: the decoder conceals them (or recovers
-    /// them from the next packet's FEC data).
-    pub fn conceal(&mut self, index: u64, frames: u64) -> Result<(), MediaError> {
-        let gap = gst::event::Gap::builder(FRAME * index).duration(FRAME * frames).build();
-        self.pipeline.push_event(gap)?;
-        self.next_index = self.next_index.max(index + frames);
-        Ok(())
+    /// One frame in place of a lost packet, recovered from the in-band FEC data of the packet
+    /// that follows it (concealed if that packet carries none). Decode `next` normally after.
+    pub fn recover(&mut self, next: &[u8]) -> Result<Vec<f32>, MediaError> {
+        self.run(next, FRAME_SAMPLES, true)
     }
 
-    /// Decoded audio, waiting at most `timeout`.
-    pub fn pull(&mut self, timeout: Duration) -> Result<Option<Decoded>, MediaError> {
-        Ok(self.pipeline.pull(timeout)?.map(|sample| {
-            let index = sample
-                .buffer()
-                .and_then(gst::BufferRef::pts)
-                .map_or(0, |pts| (pts.nseconds() + FRAME.nseconds() / 2) / FRAME.nseconds());
-            Decoded { index, samples: f32_samples(&sample_bytes(&sample)) }
-        }))
+    fn run(&mut self, packet: &[u8], samples: usize, fec: bool) -> Result<Vec<f32>, MediaError> {
+        let output = &mut self.buffer[..samples];
+        let decoded =
+            self.decoder.decode_float(packet, output, fec).map_err(codec_error("Opus decoder"))?;
+        Ok(output[..decoded.min(samples)].to_vec())
     }
-
-    /// Ends the stream; returns every decoded sample not pulled yet.
-    pub fn finish(self) -> Result<Vec<f32>, MediaError> {
-        let chunks = self.pipeline.finish()?;
-        Ok(chunks.iter().flat_map(|chunk| f32_samples(chunk)).collect())
-    }
-}
-
-/// Signed 16-bit little-endian samples (what opusdec produces) as `f32` in [−1, 1).
-fn f32_samples(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).collect()
 }

@@ -11,7 +11,7 @@ use gstreamer_app as gst_app;
 /// Longest wait for a pipeline to produce or finish.
 pub const WAIT: Duration = Duration::from_secs(5);
 
-/// A media pipeline failed.
+/// Media processing failed: a pipeline or a codec.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MediaError {
@@ -29,6 +29,14 @@ pub enum MediaError {
     /// Nothing came out in time.
     #[error("the {0} pipeline produced nothing in time")]
     Timeout(&'static str),
+    /// A codec refused its input or could not be set up.
+    #[error("{what}: {message}")]
+    Codec {
+        /// Which codec.
+        what: &'static str,
+        /// What it reported.
+        message: String,
+    },
 }
 
 /// Initialises GStreamer once.
@@ -36,19 +44,10 @@ pub fn init() -> Result<(), MediaError> {
     gst::init().map_err(|e| MediaError::Setup(e.to_string()))
 }
 
-/// How data enters a pipeline.
-enum Feed {
-    /// An `appsrc`: its own streaming thread decouples the caller from the elements.
-    AppSrc(gst_app::AppSrc),
-    /// A pad of ours linked to the first element: the elements run in the caller's thread,
-    /// with no thread hand-off (for small, cheap work such as one Opus frame).
-    Inline(gst::Pad),
-}
-
 /// A pipeline from a launch description, playing until dropped.
 pub(crate) struct Pipeline {
     pub(crate) pipeline: gst::Pipeline,
-    feed: Feed,
+    source: gst_app::AppSrc,
     pub(crate) sink: gst_app::AppSink,
     name: &'static str,
 }
@@ -64,40 +63,7 @@ impl Pipeline {
         let source = by_name::<gst_app::AppSrc>(&pipeline, name, "source")?;
         let sink = by_name::<gst_app::AppSink>(&pipeline, name, "sink")?;
         pipeline.set_state(gst::State::Playing).map_err(|_| bus_error(&pipeline, name))?;
-        Ok(Self { pipeline, feed: Feed::AppSrc(source), sink, name })
-    }
-
-    /// Parses and starts `description`, whose first element is named `head` and whose
-    /// `appsink` (named `sink`, with `async=false wait-on-eos=false`) ends it, fed with `caps` from the
-    /// caller's thread: every push runs the elements before it returns.
-    pub(crate) fn launch_inline(
-        name: &'static str,
-        caps: &str,
-        description: &str,
-    ) -> Result<Self, MediaError> {
-        init()?;
-        let setup = |e: &dyn std::fmt::Display| MediaError::Setup(format!("{name}: {e}"));
-        let caps = caps.parse::<gst::Caps>().map_err(|e| setup(&e))?;
-        let pipeline = gst::parse::launch(description)
-            .map_err(|e| setup(&e))?
-            .downcast::<gst::Pipeline>()
-            .map_err(|_| setup(&"not a pipeline"))?;
-        let head = by_name::<gst::Element>(&pipeline, name, "head")?;
-        let sink = by_name::<gst_app::AppSink>(&pipeline, name, "sink")?;
-        let head_sink = head.static_pad("sink").ok_or_else(|| setup(&"head has no sink pad"))?;
-        let feed = gst::Pad::builder(gst::PadDirection::Src).name("feed").build();
-        feed.link(&head_sink).map_err(|e| setup(&e))?;
-        pipeline.set_state(gst::State::Playing).map_err(|_| bus_error(&pipeline, name))?;
-        feed.set_active(true).map_err(|e| setup(&e))?;
-        let started = feed.push_event(gst::event::StreamStart::new(name))
-            && feed.push_event(gst::event::Caps::new(&caps))
-            && feed.push_event(gst::event::Segment::new(
-                &gst::FormattedSegment::<gst::ClockTime>::new(),
-            ));
-        if !started {
-            return Err(bus_error(&pipeline, name));
-        }
-        Ok(Self { pipeline, feed: Feed::Inline(feed), sink, name })
+        Ok(Self { pipeline, source, sink, name })
     }
 
     /// Pushes `data` with the given timestamps (none when `None`).
@@ -117,20 +83,7 @@ impl Pipeline {
 
     /// Pushes a ready buffer.
     pub(crate) fn push_buffer(&self, buffer: gst::Buffer) -> Result<(), MediaError> {
-        let pushed = match &self.feed {
-            Feed::AppSrc(source) => source.push_buffer(buffer),
-            Feed::Inline(pad) => pad.push(buffer),
-        };
-        pushed.map(|_| ()).map_err(|_| self.error())
-    }
-
-    /// Sends a serialized event (such as a gap) in order with the buffers.
-    pub(crate) fn push_event(&self, event: gst::Event) -> Result<(), MediaError> {
-        let sent = match &self.feed {
-            Feed::AppSrc(source) => source.send_event(event),
-            Feed::Inline(pad) => pad.push_event(event),
-        };
-        if sent { Ok(()) } else { Err(self.error()) }
+        self.source.push_buffer(buffer).map(|_| ()).map_err(|_| self.error())
     }
 
     /// The next sample, waiting at most `timeout`; `Ok(None)` when none came in time.
@@ -147,39 +100,6 @@ impl Pipeline {
     /// The first error the pipeline reported, or a setup error naming it.
     pub(crate) fn error(&self) -> MediaError {
         bus_error(&self.pipeline, self.name)
-    }
-
-    /// Ends the stream and collects the bytes of everything still coming out.
-    pub(crate) fn finish(&self) -> Result<Vec<Vec<u8>>, MediaError> {
-        match &self.feed {
-            Feed::AppSrc(source) => source.end_of_stream().map(|_| ()).map_err(|_| self.error())?,
-            Feed::Inline(_) => self.push_event(gst::event::Eos::new())?,
-        }
-        let mut out = Vec::new();
-        loop {
-            match self.sink.try_pull_sample(clock_time(WAIT)) {
-                Some(sample) => {
-                    if let Some(buffer) = sample.buffer()
-                        && let Ok(map) = buffer.map_readable()
-                    {
-                        out.push(map.as_slice().to_vec());
-                    }
-                }
-                None if self.sink.is_eos() => {
-                    // An element that failed also ends the stream: report its error.
-                    return match self.error() {
-                        MediaError::Setup(_) => Ok(out),
-                        error => Err(error),
-                    };
-                }
-                None => {
-                    return Err(match self.error() {
-                        MediaError::Setup(_) => MediaError::Timeout(self.name),
-                        error => error,
-                    });
-                }
-            }
-        }
     }
 }
 
