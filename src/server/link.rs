@@ -1,20 +1,24 @@
 //! Opening a device link to an admitted caller: the ICE answer over the DHT, then ICE-TCP
 //! with the room as the controlling agent (jami-protocol.md §2–3). Every TCP connection that
 //! could carry the link — the caller's to our passive candidates, ours to the caller's
-//! passive ones — runs its own checks; the first one nominated wins and the rest are closed.
+//! passive ones — runs its own checks. The first valid one is nominated, and only it (pjnath
+//! sends on its best nominated pair, so nominating two and closing one breaks the link); the
+//! others stay open in reserve until it is connected, then are closed.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::dht::crypto::{CryptoError, PrivateKey};
 use crate::dht::driver::{DhtHandle, DhtStopped};
 use crate::identity::DeviceId;
 use crate::net::ice::candidate::{Candidate, IceInfo, TcpType, Transport};
-use crate::net::ice::tcp::{Credentials, IceEvent, IceTcpConnection};
+use crate::net::ice::tcp::{Credentials, IceEvent, IceTcpConnection, State};
 use crate::presence::{PeerConnectionRequest, answer_value, peer_key};
 
 /// Longest time from the answer to a nominated connection.
@@ -99,6 +103,8 @@ pub(super) async fn open(
 
     let remote_credentials = Credentials { ufrag: remote.ufrag.clone(), pwd: remote.pwd.clone() };
     let tie_breaker = rand::random::<u64>();
+    // One permit: the right to nominate. A nominated connection that fails gives it back.
+    let nomination = Arc::new(Semaphore::new(1));
     let mut attempts = JoinSet::new();
     for candidate in remote_tcp.iter().filter(|c| {
         c.tcp_type == Some(TcpType::Passive)
@@ -107,12 +113,13 @@ pub(super) async fn open(
     }) {
         let (local, remote, address) =
             (local.clone(), remote_credentials.clone(), candidate.address);
+        let nomination = Arc::clone(&nomination);
         attempts.spawn(async move {
             let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
                 .await
                 .ok()?
                 .ok()?;
-            check(stream, local, remote, tie_breaker).await
+            check(stream, local, remote, tie_breaker, nomination).await
         });
     }
     // The caller's connections to our passive candidates, from every listener.
@@ -136,7 +143,7 @@ pub(super) async fn open(
             Some(stream) = accepted.recv(), if taken < MAX_INCOMING => {
                 taken += 1;
                 let (local, remote) = (local.clone(), remote_credentials.clone());
-                attempts.spawn(check(stream, local, remote, tie_breaker));
+                attempts.spawn(check(stream, local, remote, tie_breaker, Arc::clone(&nomination)));
             }
             Some(done) = attempts.join_next(), if !attempts.is_empty() => {
                 if let Ok(Some(link)) = done {
@@ -148,12 +155,14 @@ pub(super) async fn open(
     }
 }
 
-/// Runs the ICE checks on one TCP connection until it is nominated or fails.
+/// Runs the ICE checks on one TCP connection until it is nominated or fails; it nominates
+/// once valid and holding the link's only `nomination` permit.
 async fn check(
     mut stream: TcpStream,
     local: Credentials,
     remote: Credentials,
     tie_breaker: u64,
+    nomination: Arc<Semaphore>,
 ) -> Option<IceLink> {
     let _ = stream.set_nodelay(true);
     let (local_address, remote_address) = (stream.local_addr().ok()?, stream.peer_addr().ok()?);
@@ -161,11 +170,17 @@ async fn check(
     let mut buffer = vec![0; 16 * 1024];
     let mut connected = false;
     let mut early_data = Vec::new();
+    // Held while nominating; dropped (given back) if this connection fails.
+    let mut permit: Option<tokio::sync::OwnedSemaphorePermit> = None;
     loop {
         while let Some(bytes) = ice.poll_transmit() {
             stream.write_all(&bytes).await.ok()?;
         }
         if connected {
+            // The link is decided: no other connection may nominate, ever.
+            if let Some(permit) = permit.take() {
+                permit.forget();
+            }
             return Some(IceLink {
                 stream,
                 ice,
@@ -177,7 +192,12 @@ async fn check(
         let timeout = ice
             .poll_timeout()
             .map_or(ICE_TIMEOUT, |at| at.saturating_duration_since(Instant::now()));
+        let may_nominate = ice.state() == State::Checked && permit.is_none();
         tokio::select! {
+            acquired = Arc::clone(&nomination).acquire_owned(), if may_nominate => {
+                permit = Some(acquired.ok()?);
+                ice.nominate();
+            }
             read = stream.read(&mut buffer) => {
                 let count = read.ok().filter(|count| *count > 0)?;
                 for event in ice.receive(&buffer[..count], Instant::now()) {

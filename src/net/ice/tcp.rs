@@ -3,9 +3,11 @@
 //! time as an input.
 //!
 //! Whoever opened the TCP connection, the room checks the pair (a Binding request with
-//! ICE-CONTROLLING), then nominates it with a second check carrying USE-CANDIDATE (regular
-//! nomination, as Jami's pjnath expects). The peer's checks are answered on the same
-//! connection. Once nominated, RFC 4571 data frames are the application's byte stream;
+//! ICE-CONTROLLING); once it is valid, the owner nominates it with
+//! [`nominate`](IceTcpConnection::nominate), a second check carrying USE-CANDIDATE (regular
+//! nomination, as Jami's pjnath expects). A link nominates exactly one of its connections:
+//! pjnath sends on its best nominated pair, so a second nomination on a connection that is
+//! then closed breaks the link. The peer's checks are answered on the same connection. Once nominated, RFC 4571 data frames are the application's byte stream;
 //! keep-alive indications are sent and received outside it.
 
 use std::collections::VecDeque;
@@ -64,7 +66,9 @@ fn random_text(length: usize) -> String {
 pub enum State {
     /// Checking the pair.
     Checking,
-    /// The check succeeded; the nomination is on its way.
+    /// The check succeeded: the pair is valid and may be nominated.
+    Checked,
+    /// The nomination is on its way.
     Nominating,
     /// Nominated: the application's bytes flow.
     Connected,
@@ -167,7 +171,7 @@ impl IceTcpConnection {
     /// When [`handle_timeout`](Self::handle_timeout) wants to run.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
-            State::Checking | State::Nominating => Some(self.deadline),
+            State::Checking | State::Checked | State::Nominating => Some(self.deadline),
             State::Connected => self.next_keepalive,
             State::Failed => None,
         }
@@ -176,7 +180,7 @@ impl IceTcpConnection {
     /// Runs the check deadline and the keep-alives.
     pub fn handle_timeout(&mut self, now: Instant) -> Option<IceEvent> {
         match self.state {
-            State::Checking | State::Nominating if now >= self.deadline => {
+            State::Checking | State::Checked | State::Nominating if now >= self.deadline => {
                 self.state = State::Failed;
                 Some(IceEvent::Failed(IceError::Timeout(CHECK_TIMEOUT)))
             }
@@ -299,9 +303,18 @@ impl IceTcpConnection {
                 events.push(IceEvent::Data(std::mem::take(&mut self.early_data)));
             }
         } else {
-            self.state = State::Nominating;
-            self.send_check(true);
+            self.state = State::Checked;
         }
+    }
+
+    /// Nominates the pair once it is [`State::Checked`]; false in any other state.
+    pub fn nominate(&mut self) -> bool {
+        if self.state != State::Checked {
+            return false;
+        }
+        self.state = State::Nominating;
+        self.send_check(true);
+        true
     }
 
     /// Queues a Binding request on this pair, nominating it when `nominate`.

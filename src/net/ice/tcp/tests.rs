@@ -90,6 +90,11 @@ fn the_room_checks_then_nominates_and_data_flows() {
     assert!(!checks[0].contains(ATTR_USE_CANDIDATE), "regular nomination: check first");
 
     assert!(link.receive(&answer(&checks[0], BINDING_SUCCESS), now).is_empty());
+    // Valid, and nominated only when the owner says so (one connection per link).
+    assert_eq!(link.state(), State::Checked);
+    assert!(written(&mut link).is_empty());
+    assert!(link.nominate());
+    assert!(!link.nominate(), "a second nomination is refused");
     assert_eq!(link.state(), State::Nominating);
     let mut nominations = written(&mut link);
     check_is_valid_for_caller(&mut nominations[0]);
