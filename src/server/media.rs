@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 
 use rdv_mixer::audio::ParticipantId;
 use rdv_mixer::audio_room::AudioRoomConfig;
+use rdv_mixer::engine::AudioEvent;
 use rdv_mixer::media_room::{Command, MediaRoom, Output};
 use rdv_mixer::video::VideoConfig;
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{debug, info, trace, warn};
 
 use crate::room::RoomName;
 
@@ -185,7 +186,21 @@ async fn route(mut outputs: mpsc::Receiver<Output>, routes: Routes, room: RoomNa
                 }
             }
             Output::Failed(error) => warn!(room = %room, %error, "mixer failure"),
-            Output::Video(_) | Output::AudioEvent(_) | Output::VideoEvent(_) => {}
+            Output::AudioEvent(AudioEvent::VoiceActivity { participant, active }) => {
+                debug!(room = %room, participant = participant.0, active, "voice activity");
+            }
+            Output::AudioEvent(AudioEvent::Levels(levels)) => {
+                let levels: Vec<String> =
+                    levels.iter().map(|(id, level)| format!("{}:{level:.0}", id.0)).collect();
+                trace!(room = %room, levels = %levels.join(" "), "audio levels (dBFS)");
+            }
+            Output::AudioEvent(AudioEvent::InputFailed { participant, error }) => {
+                warn!(room = %room, participant = participant.0, %error, "audio input failed");
+            }
+            Output::AudioEvent(AudioEvent::OutputFailed { listeners, error }) => {
+                warn!(room = %room, ?listeners, %error, "audio output failed");
+            }
+            Output::Video(_) | Output::VideoEvent(_) => {}
         }
     }
     if dropped > 0 {

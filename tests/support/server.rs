@@ -12,6 +12,9 @@ use super::common::Rdv;
 /// Every wait on the server is bounded by this.
 const WAIT: Duration = Duration::from_secs(30);
 
+/// Server log lines printed when a test fails.
+const SHOWN_ON_FAILURE: usize = 400;
+
 /// `rdv run` with its log lines collected.
 pub struct Server {
     child: Child,
@@ -108,5 +111,14 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            // The test failed: its server's log says why as often as the clients' do.
+            self.seen.extend(self.lines.try_iter());
+            let start = self.seen.len().saturating_sub(SHOWN_ON_FAILURE);
+            eprintln!("--- rdv run log (last {} lines)", self.seen.len() - start);
+            for line in &self.seen[start..] {
+                eprintln!("{line}");
+            }
+        }
     }
 }
