@@ -1,7 +1,8 @@
 //! Real Jami clients in a room's conference: two, then three jamid 13.7 callers (harness,
 //! private namespace) each play a tone into their microphone; each records what it hears.
 //! Each hears the others' tones and not its own: the room's mix-minus, end to end through
-//! ICE, TLS, SIP, media ICE, SRTP, Opus and back.
+//! ICE, TLS, SIP, media ICE, SRTP, Opus and back. A hangup leaves the others talking, the
+//! last empties the room, and calling again over the open device links works.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -107,19 +108,9 @@ fn callers_hear_each_other_and_not_themselves() {
     let mut playing = Vec::new();
     let mut calls = Vec::new();
     for (joined, (name, _)) in CALLERS.iter().enumerate() {
-        let placed = Instant::now();
-        let call = harness.run(&["call", name, &room_id, "--wait", "CURRENT", "--timeout", "10"]);
-        eprintln!("{name}: CURRENT {:?} after placing the call", placed.elapsed());
-        harness.run(&["wait-state", name, "MEDIA", "--call", &call]);
-        server.wait_for_nth(&["participant joined"], joined + 1);
-        let tone = dir.path().join(format!("{name}.wav"));
-        let child = harness
-            .command(&["play", name, tone.to_str().unwrap(), "--loop"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        playing.push(Playing(child));
-        calls.push((name, call));
+        let call = join(&harness, &mut server, name, &room_id, joined + 1);
+        playing.push(play(&harness, dir.path(), name));
+        calls.push(call);
         if joined >= 1 {
             assert_mix_minus(&harness, dir.path(), joined + 1);
         }
@@ -128,11 +119,50 @@ fn callers_hear_each_other_and_not_themselves() {
     // The room's state is in its logs: who joined, with which codecs, and who left.
     let joined = server.wait_for(&["participant joined", "participants=3"]);
     assert!(joined.contains("codecs=opus/48000"), "{joined}");
-    drop(playing);
-    for (name, call) in calls {
-        harness.run(&["hangup", name, "--call", &call]);
+
+    // Carol hangs up: Alice and Bob go on talking.
+    harness.run(&["hangup", "carol", "--call", &calls[2]]);
+    server.wait_for(&["participant left", "participants=2"]);
+    playing.truncate(2);
+    assert_mix_minus(&harness, dir.path(), 2);
+
+    // The last hangup empties the room and stops its mixer.
+    for (name, call) in CALLERS.iter().map(|(name, _)| name).zip(&calls).take(2) {
+        harness.run(&["hangup", name, "--call", call]);
     }
     server.wait_for(&["participant left", "participants=0"]);
     server.wait_for(&["mixer stopped: the room is empty"]);
+
+    // Calling again goes over the device links already open (no new ICE-TCP link) and the
+    // conference works as before.
+    let links = server.count(&["ICE-TCP link connected"]);
+    for (joined, name) in ["alice", "bob"].into_iter().enumerate() {
+        join(&harness, &mut server, name, &room_id, 3 + joined + 1);
+    }
+    assert_mix_minus(&harness, dir.path(), 2);
+    assert_eq!(server.count(&["ICE-TCP link connected"]), links, "a call opened a new link");
+    drop(playing);
     assert_eq!(server.stop(), 0);
+}
+
+/// `name` calls the room and waits until its call is CURRENT with media flowing and the
+/// server counts `nth` joins in all; returns the call's id.
+fn join(harness: &Harness, server: &mut Server, name: &str, room_id: &str, nth: usize) -> String {
+    let placed = Instant::now();
+    let call = harness.run(&["call", name, room_id, "--wait", "CURRENT", "--timeout", "10"]);
+    eprintln!("{name}: CURRENT {:?} after placing the call", placed.elapsed());
+    harness.run(&["wait-state", name, "MEDIA", "--call", &call]);
+    server.wait_for_nth(&["participant joined"], nth);
+    call
+}
+
+/// Plays `name`'s tone into its microphone, in a loop, until dropped.
+fn play(harness: &Harness, dir: &std::path::Path, name: &str) -> Playing {
+    let tone = dir.join(format!("{name}.wav"));
+    let child = harness
+        .command(&["play", name, tone.to_str().unwrap(), "--loop"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    Playing(child)
 }
