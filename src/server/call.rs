@@ -1,29 +1,45 @@
-//! A call's media transport: per accepted stream of the offer, two UDP sockets (RTP and
-//! RTCP) with a controlled ICE component each and an SRTP session. The caller's checks are
-//! answered and its nominations followed; SRTP is decrypted and counted. Mixing comes next.
+//! A call's media: per accepted stream of the offer, two UDP sockets (RTP and RTCP) with a
+//! controlled ICE component each and an SRTP session. The call joins the room's mix (with
+//! video when it negotiated H.264 or VP8): its audio and video go in, its mix-minus and the
+//! composite come out. Keyframe requests go both ways: the caller's INFO asks the mixer for
+//! one, and the mixer's needs (a new decoder, a lost frame) become INFOs to the caller.
 
 use std::net::{IpAddr, SocketAddr};
-
 use std::sync::Arc;
+use std::time::Duration;
 
-use rdv_mixer::media_room::Command;
+use rdv_mixer::audio::ParticipantId;
+use rdv_mixer::media_room::{Command, MediaRoom};
+use rdv_mixer::video::{EncodedVideo, VideoCodec};
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::media::{Member, Outgoing, RoomMedia};
-use crate::media::rtp::{Depacketizer, Packetizer, PayloadFormat, Received};
-
+use super::media::{Member, Outgoing, RoomMedia, VideoJoin, video_config};
 use crate::identity::AccountId;
+use crate::media::rtp::{Depacketizer, Packetizer, PayloadFormat, Received};
 use crate::media::srtp::SrtpSession;
 use crate::net::ice::tcp::Credentials;
 use crate::net::ice::udp::{IceUdpComponent, UdpReceived};
 use crate::room::RoomName;
-use crate::sip::sdp::{LocalStream, MediaKind, Offer, SrtpKey};
+use crate::sip::sdp::{Direction, LocalStream, MediaKind, Offer, SrtpKey};
 
 /// A stream that receives nothing at all (no RTP, no RTCP, no ICE keep-alive) for this long
 /// is given up: its caller has vanished (Jami sends RTCP and ICE keep-alives even when muted).
-const MEDIA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const MEDIA_TIMEOUT: Duration = Duration::from_secs(30);
+/// Fewest time between two keyframe requests to the caller (Jami's own spacing).
+const KEYFRAME_REQUEST_SPACING: Duration = Duration::from_millis(500);
+
+/// What a call's media tells the link that carries its SIP dialog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum CallEvent {
+    /// Ask the caller for a video keyframe (SIP INFO).
+    KeyframeWanted(String),
+    /// Nothing came from the caller for [`MEDIA_TIMEOUT`]: the call is over.
+    Vanished(String),
+}
 
 /// A call's media, running until dropped.
 pub(super) struct CallMedia {
@@ -31,7 +47,9 @@ pub(super) struct CallMedia {
     pub(super) streams: Vec<Option<LocalStream>>,
     /// Our media ICE credentials.
     pub(super) ice: Credentials,
-    tasks: JoinSet<()>,
+    /// The caller asked for a keyframe of the composite.
+    keyframe_requests: mpsc::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// Who a call is, for its logs.
@@ -44,22 +62,41 @@ pub(super) struct CallLabel {
     pub(super) codecs: String,
 }
 
+/// One accepted stream, bound and keyed, not yet running.
+struct StreamParts {
+    kind: MediaKind,
+    sockets: [UdpSocket; 2],
+    components: [IceUdpComponent; 2],
+    srtp: SrtpSession,
+    format: PayloadFormat,
+    payload_type: u8,
+}
+
 impl CallMedia {
-    /// Binds the sockets for `offer` on `ip` and starts answering ICE and receiving SRTP; the
-    /// audio stream joins the room's mix.
+    /// Binds the sockets for `offer` on `ip`, then joins the room's mix and runs the
+    /// streams; `events` reaches the link that carries the call's dialog.
     pub(super) fn start(
         ip: IpAddr,
         offer: &Offer,
         label: CallLabel,
         room_media: &Arc<RoomMedia>,
+        events: mpsc::Sender<CallEvent>,
     ) -> std::io::Result<Self> {
         let ice = Credentials::random();
         let mut streams = Vec::new();
-        let mut tasks = JoinSet::new();
+        let mut parts = Vec::new();
+        let mut video = None;
         for offered in &offer.streams {
-            let Some(remote_key) = offered.key.clone().filter(|_| offered.accepted()) else {
+            let (Some(remote_key), Some(codec)) =
+                (offered.key.clone().filter(|_| offered.accepted()), offered.codec.as_ref())
+            else {
                 streams.push(None);
                 continue;
+            };
+            let format = match (offered.kind, codec.name.as_str()) {
+                (MediaKind::Audio, _) => PayloadFormat::Opus,
+                (MediaKind::Video, "H264") => PayloadFormat::H264,
+                (MediaKind::Video, _) => PayloadFormat::Vp8,
             };
             let (rtp, rtcp) = (bind(ip)?, bind(ip)?);
             let local = LocalStream {
@@ -71,89 +108,206 @@ impl CallMedia {
                 streams.push(None);
                 continue;
             };
-            let components = [
-                IceUdpComponent::new(ice.clone(), offer.ice_ufrag.clone()),
-                IceUdpComponent::new(ice.clone(), offer.ice_ufrag.clone()),
-            ];
-            let mix = match (offered.kind, &offered.codec) {
-                (MediaKind::Audio, Some(codec)) => {
-                    Some((Arc::clone(room_media), codec.payload_type))
-                }
-                _ => None,
-            };
-            tasks.spawn(serve_stream(
-                offered.kind,
-                [rtp, rtcp],
-                components,
+            if offered.kind == MediaKind::Video {
+                let codec =
+                    if format == PayloadFormat::H264 { VideoCodec::H264 } else { VideoCodec::Vp8 };
+                let sends = matches!(offered.direction, Direction::SendRecv | Direction::SendOnly);
+                video = Some(VideoJoin { codec, sends });
+            }
+            parts.push(StreamParts {
+                kind: offered.kind,
+                sockets: [rtp, rtcp],
+                components: [
+                    IceUdpComponent::new(ice.clone(), offer.ice_ufrag.clone()),
+                    IceUdpComponent::new(ice.clone(), offer.ice_ufrag.clone()),
+                ],
                 srtp,
-                label.clone(),
-                mix,
-            ));
+                format,
+                payload_type: codec.payload_type,
+            });
             streams.push(Some(local));
         }
-        Ok(Self { streams, ice, tasks })
+        let (keyframe_requests, keyframes_asked) = mpsc::channel(1);
+        let task = tokio::spawn(run_call(
+            parts,
+            label,
+            Arc::clone(room_media),
+            video,
+            keyframes_asked,
+            events,
+        ));
+        Ok(Self { streams, ice, keyframe_requests, task })
+    }
+
+    /// The caller asked for a keyframe of the composite.
+    pub(super) fn request_keyframe(&self) {
+        let _ = self.keyframe_requests.try_send(());
     }
 }
 
 impl Drop for CallMedia {
     fn drop(&mut self) {
-        self.tasks.abort_all();
+        self.task.abort();
     }
 }
 
-/// One stream: answers checks on both sockets, decrypts what arrives; an audio stream with
-/// `mix` (the room's media and our Opus payload type) feeds the mix and sends its output.
-async fn serve_stream(
-    kind: MediaKind,
-    sockets: [UdpSocket; 2],
-    mut components: [IceUdpComponent; 2],
-    mut srtp: SrtpSession,
+/// Joins the mix, runs every stream, and forwards the caller's keyframe requests, until a
+/// stream gives up (the caller vanished) or the call is dropped.
+async fn run_call(
+    parts: Vec<StreamParts>,
     label: CallLabel,
-    mix: Option<(Arc<RoomMedia>, u8)>,
+    room_media: Arc<RoomMedia>,
+    video: Option<VideoJoin>,
+    mut keyframes_asked: mpsc::Receiver<()>,
+    events: mpsc::Sender<CallEvent>,
 ) {
-    let [rtp, rtcp] = sockets;
-    let mut participant = None;
-    let mut packetizer = None;
-    if let Some((room_media, payload_type)) = mix {
-        let member = Member {
-            caller: label.caller,
-            call_id: label.call_id.clone(),
-            codecs: label.codecs.clone(),
-        };
-        match room_media.join(member).await {
-            Ok(joined) => {
-                participant = Some(joined);
-                packetizer = Some(Packetizer::new(PayloadFormat::Opus, payload_type));
+    let video_codec = video.as_ref().map(|join| join.codec);
+    let member = Member {
+        caller: label.caller,
+        call_id: label.call_id.clone(),
+        codecs: label.codecs.clone(),
+    };
+    let mut participant = match room_media.join(member, video).await {
+        Ok(joined) => Some(joined),
+        Err(error) => {
+            warn!(room = %label.room, call_id = %label.call_id, %error, "cannot join the mix");
+            None
+        }
+    };
+    let mut streams = JoinSet::new();
+    for part in parts {
+        let mix = participant.as_mut().map(|participant| StreamMix {
+            participant: participant.id,
+            mixer: Arc::clone(&participant.mixer),
+            output: match part.kind {
+                MediaKind::Audio => StreamOutput::Audio(participant.outgoing.take()),
+                MediaKind::Video => StreamOutput::Video {
+                    frames: participant.video.take(),
+                    keyframes: participant.keyframes.take(),
+                },
+            },
+        });
+        streams.spawn(serve_stream(part, label.clone(), mix, events.clone()));
+    }
+    loop {
+        tokio::select! {
+            Some(()) = keyframes_asked.recv() => {
+                if let (Some(participant), Some(codec)) = (&participant, video_codec) {
+                    let _ = participant.mixer.send(Command::RequestKeyframe(codec));
+                }
             }
-            Err(error) => warn!(room = %label.room, %error, "cannot join the mix"),
+            ended = streams.join_next() => {
+                if ended.is_some() {
+                    let _ = events.send(CallEvent::Vanished(label.call_id.clone())).await;
+                }
+                return;
+            }
         }
     }
-    let mut depacketizer = Depacketizer::new(PayloadFormat::Opus);
+}
+
+/// A stream's place in the mix.
+struct StreamMix {
+    participant: ParticipantId,
+    mixer: Arc<MediaRoom>,
+    output: StreamOutput,
+}
+
+/// What the mix sends a stream.
+enum StreamOutput {
+    Audio(Option<mpsc::Receiver<Outgoing>>),
+    Video {
+        frames: Option<mpsc::Receiver<Arc<EncodedVideo>>>,
+        /// The mixer needs a keyframe of this caller's video.
+        keyframes: Option<mpsc::Receiver<()>>,
+    },
+}
+
+/// The next thing the mix has for a stream.
+enum FromMix {
+    Audio { index: u64, payload: Vec<u8> },
+    Video(Arc<EncodedVideo>),
+    KeyframeWanted,
+}
+
+impl StreamOutput {
+    async fn next(&mut self) -> Option<FromMix> {
+        match self {
+            Self::Audio(Some(outgoing)) => {
+                let Outgoing::Audio { index, payload } = outgoing.recv().await?;
+                Some(FromMix::Audio { index, payload })
+            }
+            Self::Video { frames, keyframes } => {
+                let frame = async {
+                    match frames {
+                        Some(frames) => frames.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let keyframe = async {
+                    match keyframes {
+                        Some(keyframes) => keyframes.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    Some(frame) = frame => Some(FromMix::Video(frame)),
+                    Some(()) = keyframe => Some(FromMix::KeyframeWanted),
+                    else => None,
+                }
+            }
+            Self::Audio(None) => std::future::pending().await,
+        }
+    }
+}
+
+/// One stream: answers checks on both sockets, decrypts what arrives and feeds the mix;
+/// sends what the mix has for it.
+async fn serve_stream(
+    parts: StreamParts,
+    label: CallLabel,
+    mut mix: Option<StreamMix>,
+    events: mpsc::Sender<CallEvent>,
+) {
+    let StreamParts { kind, sockets, mut components, mut srtp, format, payload_type } = parts;
+    let [rtp, rtcp] = sockets;
+    let mut packetizer = Packetizer::new(format, payload_type);
+    let mut depacketizer = Depacketizer::new(format);
+    let video_step = 90_000 / u64::from(video_config().framerate.max(1));
     let mut sent = 0u64;
-    let mut last_heard = tokio::time::Instant::now();
+    let mut last_heard = Instant::now();
+    let mut last_keyframe_request: Option<Instant> = None;
     let (mut rtp_buffer, mut rtcp_buffer) = (vec![0u8; 2048], vec![0u8; 2048]);
     let mut received = [0u64; 2];
     let mut nominated_logged = [false; 2];
     let mut refused = 0u64;
     loop {
-        let outgoing = async {
-            match participant.as_mut() {
-                Some(participant) => participant.outgoing.recv().await,
+        let from_mix = async {
+            match mix.as_mut() {
+                Some(mix) => mix.output.next().await,
                 None => std::future::pending().await,
             }
         };
         let (index, socket, count, from) = tokio::select! {
             Ok((count, from)) = rtp.recv_from(&mut rtp_buffer) => (0, &rtp, count, from),
             Ok((count, from)) = rtcp.recv_from(&mut rtcp_buffer) => (1, &rtcp, count, from),
-            Some(Outgoing::Audio { index, payload }) = outgoing => {
-                let (Some(to), Some(packetizer)) = (components[0].selected(), packetizer.as_mut()) else { continue };
-                let timestamp = u32::try_from(index.wrapping_mul(960) & u64::from(u32::MAX)).unwrap_or(0);
-                for packet in packetizer.packetize(&payload, timestamp) {
+            Some(out) = from_mix => {
+                let (frame, timestamp) = match &out {
+                    FromMix::Audio { index, payload } => (payload.as_slice(), index.wrapping_mul(960)),
+                    FromMix::Video(frame) => (frame.data.as_slice(), frame.tick.wrapping_mul(video_step)),
+                    FromMix::KeyframeWanted => {
+                        ask_keyframe(&events, &label, &mut last_keyframe_request);
+                        continue;
+                    }
+                };
+                let Some(to) = components[0].selected() else { continue };
+                let timestamp = (timestamp & u64::from(u32::MAX)) as u32;
+                for packet in packetizer.packetize(frame, timestamp) {
                     if let Ok(protected) = srtp.protect_rtp(&packet) {
                         let _ = rtp.send_to(&protected, to).await;
                         sent += 1;
                         if sent == 1 {
-                            info!(room = %label.room, caller_account = %label.caller, call_id = %label.call_id, "first mixed audio sent");
+                            info!(room = %label.room, caller_account = %label.caller, call_id = %label.call_id, ?kind, "first mixed media sent");
                         }
                     }
                 }
@@ -165,7 +319,7 @@ async fn serve_stream(
             }
             else => return,
         };
-        last_heard = tokio::time::Instant::now();
+        last_heard = Instant::now();
         let datagram = if index == 0 { &rtp_buffer[..count] } else { &rtcp_buffer[..count] };
         match components[index].receive(datagram, from) {
             UdpReceived::Check { response, to, nominated } => {
@@ -183,19 +337,36 @@ async fn serve_stream(
                 };
                 match decrypted {
                     Ok(plain) => {
-                        if index == 0
-                            && let Some(participant) = &participant
-                            && let Ok(Received::Frame(frame)) = depacketizer.push(&plain)
-                        {
-                            let _ = participant.mixer.send(Command::Audio {
-                                participant: participant.id,
-                                timestamp: frame.timestamp,
-                                payload: frame.data,
-                            });
-                        }
                         received[index] += 1;
                         if received[index] == 1 {
                             info!(room = %label.room, caller_account = %label.caller, call_id = %label.call_id, ?kind, component = index + 1, "first media packet decrypted");
+                        }
+                        if index != 0 {
+                            continue;
+                        }
+                        let Some(mix) = &mix else { continue };
+                        match depacketizer.push(&plain) {
+                            Ok(Received::Frame(frame)) => {
+                                let command = match kind {
+                                    MediaKind::Audio => Command::Audio {
+                                        participant: mix.participant,
+                                        timestamp: frame.timestamp,
+                                        payload: frame.data,
+                                    },
+                                    MediaKind::Video => Command::Video {
+                                        participant: mix.participant,
+                                        data: frame.data,
+                                    },
+                                };
+                                let _ = mix.mixer.send(command);
+                            }
+                            Ok(Received::Lost) if kind == MediaKind::Video => {
+                                ask_keyframe(&events, &label, &mut last_keyframe_request);
+                            }
+                            Ok(_) => {}
+                            Err(error) => {
+                                debug!(call_id = %label.call_id, ?kind, %error, "RTP packet dropped");
+                            }
                         }
                     }
                     Err(error) => {
@@ -207,6 +378,16 @@ async fn serve_stream(
             UdpReceived::Dropped => {}
         }
     }
+}
+
+/// Asks the caller for a keyframe, at most once per [`KEYFRAME_REQUEST_SPACING`].
+fn ask_keyframe(events: &mpsc::Sender<CallEvent>, label: &CallLabel, last: &mut Option<Instant>) {
+    let now = Instant::now();
+    if last.is_some_and(|last| now < last + KEYFRAME_REQUEST_SPACING) {
+        return;
+    }
+    *last = Some(now);
+    let _ = events.try_send(CallEvent::KeyframeWanted(label.call_id.clone()));
 }
 
 /// A UDP socket on `ip`, any port, for the runtime.

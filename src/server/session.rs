@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use rustls::ClientConnection;
 use sipx_sip::{Limits, Message, Method, StreamParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::call::{CallLabel, CallMedia};
+use super::call::{CallEvent, CallLabel, CallMedia};
 use super::link::IceLink;
 use super::media::RoomMedia;
 use crate::identity::{AccountId, DeviceId};
@@ -21,6 +22,7 @@ use crate::net::ice::tcp::IceEvent;
 use crate::net::mux::{ChannelId, Multiplexer, MuxEvent};
 use crate::net::tls::peer_name;
 use crate::room::RoomName;
+use crate::sip::dialog::{self, Dialog};
 use crate::sip::sdp;
 use crate::sip::uas;
 
@@ -35,6 +37,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 const MAX_SIP_CHANNELS: usize = 4;
 /// Calls at once on one link.
 const MAX_CALLS: usize = 4;
+/// Events from the calls' media queued for the link.
+const CALL_EVENTS: usize = 16;
 
 /// Why a link ended.
 #[derive(Debug, thiserror::Error)]
@@ -113,8 +117,18 @@ struct Session {
     to_tag: String,
     established: bool,
     /// Calls by Call-ID.
-    calls: HashMap<String, CallMedia>,
+    calls: HashMap<String, Call>,
     media: Arc<RoomMedia>,
+    /// What the calls' media asks of the link.
+    call_events: (mpsc::Sender<CallEvent>, mpsc::Receiver<CallEvent>),
+}
+
+/// An answered call on this link.
+struct Call {
+    media: CallMedia,
+    dialog: Option<Dialog>,
+    /// The `sip` channel its INVITE came on.
+    channel: ChannelId,
 }
 
 impl Session {
@@ -139,6 +153,7 @@ impl Session {
             established: false,
             calls: HashMap::new(),
             media,
+            call_events: mpsc::channel(CALL_EVENTS),
         })
     }
 
@@ -188,6 +203,7 @@ impl Session {
                         }
                     }
                 }
+                Some(event) = self.call_events.1.recv() => self.on_call_event(event),
                 () = tokio::time::sleep(wake.saturating_duration_since(now)) => {
                     let now = Instant::now();
                     if !self.established && now >= handshake_deadline {
@@ -280,11 +296,21 @@ impl Session {
                 "SIP request"
             );
             let responses = match request.method {
-                Method::Invite => self.on_invite(&request),
+                Method::Invite => self.on_invite(&request, channel),
                 Method::Bye | Method::Cancel => {
                     if let Some(call) = uas::call_id(&request).and_then(|id| self.calls.remove(&id))
                     {
-                        info!(room = %self.room, caller_account = %self.caller, streams = call.streams.len(), "call ended by the caller");
+                        info!(room = %self.room, caller_account = %self.caller, streams = call.media.streams.len(), "call ended by the caller");
+                    }
+                    uas::respond(&request, &self.to_tag)
+                }
+                Method::Info => {
+                    if dialog::is_keyframe_request(request.body())
+                        && let Some(call) =
+                            uas::call_id(&request).and_then(|id| self.calls.get(&id))
+                    {
+                        debug!(room = %self.room, caller_account = %self.caller, "the caller asks for a keyframe");
+                        call.media.request_keyframe();
                     }
                     uas::respond(&request, &self.to_tag)
                 }
@@ -296,9 +322,35 @@ impl Session {
         }
     }
 
+    /// What a call's media asks: a keyframe request to the caller, or the end of a call
+    /// whose caller vanished.
+    fn on_call_event(&mut self, event: CallEvent) {
+        match event {
+            CallEvent::KeyframeWanted(call_id) => {
+                let local = self.link.local;
+                let Some(call) = self.calls.get_mut(&call_id) else { return };
+                let Some(dialog) = call.dialog.as_mut() else { return };
+                if let Some(info) = dialog.request(
+                    Method::Info,
+                    local,
+                    dialog::MEDIA_CONTROL,
+                    dialog::KEYFRAME_REQUEST,
+                ) {
+                    debug!(room = %self.room, caller_account = %self.caller, call_id = %call_id, "keyframe requested from the caller");
+                    self.mux.send(call.channel, &info);
+                }
+            }
+            CallEvent::Vanished(call_id) => {
+                if self.calls.remove(&call_id).is_some() {
+                    info!(room = %self.room, caller_account = %self.caller, call_id = %call_id, "call ended: the caller's media stopped");
+                }
+            }
+        }
+    }
+
     /// Answers an INVITE (or re-INVITE): media for each stream we take, then 100/180/200
     /// with our SDP; 488 when nothing in the offer is acceptable.
-    fn on_invite(&mut self, request: &sipx_sip::Request) -> Vec<Vec<u8>> {
+    fn on_invite(&mut self, request: &sipx_sip::Request, channel: ChannelId) -> Vec<Vec<u8>> {
         let Some(call_id) = uas::call_id(request) else {
             return uas::reject(request, 400, "Bad Request", &self.to_tag);
         };
@@ -327,7 +379,9 @@ impl Session {
             call_id: call_id.clone(),
             codecs,
         };
-        let media = match CallMedia::start(self.link.local.ip(), &offer, label, &self.media) {
+        let events = self.call_events.0.clone();
+        let media = match CallMedia::start(self.link.local.ip(), &offer, label, &self.media, events)
+        {
             Ok(media) => media,
             Err(error) => {
                 warn!(room = %self.room, %error, "cannot open media sockets");
@@ -345,7 +399,8 @@ impl Session {
         let accepted: Vec<_> =
             offer.streams.iter().filter(|s| s.accepted()).map(|s| s.kind).collect();
         info!(room = %self.room, caller_account = %self.caller, call_id = %call_id, streams = ?accepted, "call answered");
-        self.calls.insert(call_id, media);
+        let dialog = Dialog::answered(request, &self.to_tag);
+        self.calls.insert(call_id, Call { media, dialog, channel });
         uas::answer_invite(request, &self.to_tag, &contact, &answer)
     }
 
