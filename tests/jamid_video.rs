@@ -1,0 +1,146 @@
+//! Real Jami clients see the room's composite: two jamid 13.7 callers (harness, private
+//! namespace) call a room sending video from a file (H.264, 320x240); each one's jamid starts
+//! decoding a remote stream of the composite's size (1280x720), which only the room's
+//! compositor makes. End to end through media ICE, SRTP, RTP H.264, the decoder, the
+//! compositor, the encoder and back.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+#[path = "support/harness.rs"]
+mod harness;
+#[path = "support/server.rs"]
+mod server;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{Rdv, prerequisite, runs};
+use harness::{Harness, prerequisites};
+use server::Server;
+
+/// The composite's size (rdv-mixer's default video configuration).
+const COMPOSITE: (u64, u64) = (1280, 720);
+/// Longest wait for a caller's jamid to start decoding the composite.
+const DECODING_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A harness `events` listener, stopped on drop.
+struct Events {
+    child: Child,
+    lines: mpsc::Receiver<serde_json::Value>,
+}
+
+impl Events {
+    fn start(harness: &Harness, name: &str) -> Self {
+        let mut child = harness
+            .command(&["events", name, "--only", "decodingStarted"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(event) = serde_json::from_str(&line)
+                    && sender.send(event).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Waits for `decodingStarted` of call `call`; returns its width and height.
+    fn decoding(&self, call: &str) -> (u64, u64) {
+        let deadline = Instant::now() + DECODING_TIMEOUT;
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Ok(event) = self.lines.recv_timeout(left) else { break };
+            let args = &event["args"];
+            if args[0].as_str() == Some(call) {
+                return (args[2].as_u64().unwrap(), args[3].as_u64().unwrap());
+            }
+            seen.push(event);
+        }
+        panic!("no decodingStarted for call {call} within {DECODING_TIMEOUT:?}; saw {seen:?}");
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn callers_see_the_composite() {
+    if !prerequisites() || !prerequisite("ffmpeg (Debian ffmpeg)", runs("ffmpeg", &["-version"])) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("testsrc.mp4");
+    let made = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=15"])
+        .args(["-t", "20", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "15"])
+        .arg(&clip)
+        .status()
+        .unwrap();
+    assert!(made.success(), "ffmpeg could not make the test video");
+    let source = format!("file://{}", clip.display());
+
+    let harness = Harness::with_dht();
+    let callers = ["alice", "bob"];
+    for name in callers {
+        harness.add_account(name);
+    }
+    let rdv = Rdv::new();
+    let room = rdv.run(&["room", "create", "screen", "--json"]).json();
+    let room_id = room["jami_id"].as_str().unwrap().to_owned();
+    let prefix = harness.exec_prefix();
+    let wrapper: Vec<&str> = prefix.iter().map(String::as_str).collect();
+    let mut server = Server::start(&rdv, &wrapper, "127.0.0.1:4222");
+    server.wait_for(&["device announcement stored on the DHT"]);
+
+    for (joined, name) in callers.into_iter().enumerate() {
+        let events = Events::start(&harness, name);
+        let placed = Instant::now();
+        let call = harness.run(&[
+            "call",
+            name,
+            &room_id,
+            "--video",
+            "--video-source",
+            &source,
+            "--wait",
+            "CURRENT",
+            "--timeout",
+            "10",
+        ]);
+        eprintln!("{name}: CURRENT {:?} after placing the call", placed.elapsed());
+        let joined_line = server.wait_for_nth(&["participant joined"], joined + 1);
+        assert!(joined_line.contains("H264/90000"), "{joined_line}");
+        let size = events.decoding(&call);
+        eprintln!(
+            "{name}: decoding the room's stream, {size:?}, {:?} after placing the call",
+            placed.elapsed()
+        );
+        assert_eq!(size, COMPOSITE, "{name} decodes a stream that is not the composite");
+    }
+    // The callers' pictures reach the compositor.
+    server.wait_for(&["first mixed media sent", "kind=Video"]);
+    server.wait_for(&["first media packet decrypted", "kind=Video", "component=1"]);
+    for failure in ["video input failed", "mixer failure", "RTP packet dropped"] {
+        assert_eq!(server.count(&[failure]), 0, "the server logged {failure:?}");
+    }
+    eprintln!(
+        "keyframe requests: {} to the callers, {} from them",
+        server.count(&["keyframe requested from the caller"]),
+        server.count(&["the caller asks for a keyframe"])
+    );
+    assert_eq!(server.stop(), 0);
+}
