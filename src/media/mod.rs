@@ -1,4 +1,6 @@
-//! A call's media transport: SRTP with the keys exchanged in SDP (SDES).
+//! A call's media transport: RTP framing, RTCP reports, and SRTP with the keys exchanged in
+//! SDP (SDES).
 
+pub mod rtcp;
 pub mod rtp;
 pub mod srtp;

@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 
 use super::media::{Member, Outgoing, RoomMedia, VideoJoin, video_config};
 use crate::identity::AccountId;
+use crate::media::rtcp::{RtcpEvent, RtcpSession};
 use crate::media::rtp::{Depacketizer, Packetizer, PayloadFormat, Received};
 use crate::media::srtp::SrtpSession;
 use crate::net::ice::tcp::Credentials;
@@ -273,6 +274,15 @@ async fn serve_stream(
     let [rtp, rtcp] = sockets;
     let mut packetizer = Packetizer::new(format, payload_type);
     let mut depacketizer = Depacketizer::new(format);
+    let clock_rate = if kind == MediaKind::Audio { 48_000 } else { 90_000 };
+    let cname = format!("{}@rdv", label.room);
+    let mut reports =
+        RtcpSession::new(packetizer.ssrc(), clock_rate, cname, std::time::Instant::now());
+    let video_codec = match format {
+        PayloadFormat::H264 => Some(VideoCodec::H264),
+        PayloadFormat::Vp8 => Some(VideoCodec::Vp8),
+        PayloadFormat::Opus => None,
+    };
     let video_step = 90_000 / u64::from(video_config().framerate.max(1));
     let mut sent = 0u64;
     let mut last_heard = Instant::now();
@@ -305,11 +315,21 @@ async fn serve_stream(
                 for packet in packetizer.packetize(frame, timestamp) {
                     if let Ok(protected) = srtp.protect_rtp(&packet) {
                         let _ = rtp.send_to(&protected, to).await;
+                        reports.on_rtp_sent(timestamp, packet.len().saturating_sub(12), std::time::Instant::now());
                         sent += 1;
                         if sent == 1 {
                             info!(room = %label.room, caller_account = %label.caller, call_id = %label.call_id, ?kind, "first mixed media sent");
                         }
                     }
+                }
+                continue;
+            }
+            () = tokio::time::sleep_until(Instant::from_std(reports.poll_timeout())) => {
+                let report = reports.poll_report(std::time::Instant::now(), std::time::SystemTime::now());
+                if let (Some(report), Some(to)) = (report, components[1].selected())
+                    && let Ok(protected) = srtp.protect_rtcp(&report)
+                {
+                    let _ = rtcp.send_to(&protected, to).await;
                 }
                 continue;
             }
@@ -342,8 +362,21 @@ async fn serve_stream(
                             info!(room = %label.room, caller_account = %label.caller, call_id = %label.call_id, ?kind, component = index + 1, "first media packet decrypted");
                         }
                         if index != 0 {
+                            match reports.on_rtcp_received(&plain, std::time::Instant::now()) {
+                                Ok(events) => {
+                                    if events.contains(&RtcpEvent::KeyframeRequested)
+                                        && let (Some(mix), Some(codec)) = (&mix, video_codec)
+                                    {
+                                        let _ = mix.mixer.send(Command::RequestKeyframe(codec));
+                                    }
+                                }
+                                Err(error) => {
+                                    debug!(call_id = %label.call_id, %error, "RTCP packet dropped")
+                                }
+                            }
                             continue;
                         }
+                        reports.on_rtp_received(&plain, std::time::Instant::now());
                         let Some(mix) = &mix else { continue };
                         match depacketizer.push(&plain) {
                             Ok(Received::Frame(frame)) => {
@@ -371,7 +404,8 @@ async fn serve_stream(
                     }
                     Err(error) => {
                         refused += 1;
-                        debug!(call_id = %label.call_id, %error, refused, "SRTP packet refused");
+                        let head = hex::encode(&datagram[..datagram.len().min(8)]);
+                        debug!(call_id = %label.call_id, ?kind, component = index + 1, %error, refused, len = datagram.len(), %head, "SRTP packet refused");
                     }
                 }
             }
