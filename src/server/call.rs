@@ -371,7 +371,8 @@ async fn serve_stream(
                                     }
                                 }
                                 Err(error) => {
-                                    debug!(call_id = %label.call_id, %error, "RTCP packet dropped")
+                                    let head = hex::encode(&plain[..plain.len().min(16)]);
+                                    debug!(call_id = %label.call_id, %error, len = plain.len(), %head, "RTCP packet dropped");
                                 }
                             }
                             continue;
@@ -402,6 +403,11 @@ async fn serve_stream(
                             }
                         }
                     }
+                    Err(_)
+                        if index == 1
+                            && components[1].selected() == Some(from)
+                            && reports
+                                .on_plain_rtcp_received(datagram, std::time::Instant::now()) => {}
                     Err(error) => {
                         refused += 1;
                         let head = hex::encode(&datagram[..datagram.len().min(8)]);

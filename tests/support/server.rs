@@ -111,9 +111,13 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.seen.extend(self.lines.try_iter());
+        // For a developer who wants the whole log of a passing run too.
+        if let Some(path) = std::env::var_os("RDVT_SERVER_LOG") {
+            let _ = std::fs::write(path, self.seen.join("\n"));
+        }
         if std::thread::panicking() {
             // The test failed: its server's log says why as often as the clients' do.
-            self.seen.extend(self.lines.try_iter());
             let start = self.seen.len().saturating_sub(SHOWN_ON_FAILURE);
             eprintln!("--- rdv run log (last {} lines)", self.seen.len() - start);
             for line in &self.seen[start..] {
