@@ -50,7 +50,7 @@ pub(super) struct CallMedia {
     pub(super) ice: Credentials,
     /// The caller asked for a keyframe of the composite.
     keyframe_requests: mpsc::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Who a call is, for its logs.
@@ -75,13 +75,15 @@ struct StreamParts {
 
 impl CallMedia {
     /// Binds the sockets for `offer` on `ip`, then joins the room's mix and runs the
-    /// streams; `events` reaches the link that carries the call's dialog.
+    /// streams; `events` reaches the link that carries the call's dialog. `previous` is the
+    /// media this call had before a re-INVITE: it leaves the mix before this one joins.
     pub(super) fn start(
         ip: IpAddr,
         offer: &Offer,
         label: CallLabel,
         room_media: &Arc<RoomMedia>,
         events: mpsc::Sender<CallEvent>,
+        previous: Option<CallMedia>,
     ) -> std::io::Result<Self> {
         let ice = Credentials::random();
         let mut streams = Vec::new();
@@ -129,7 +131,9 @@ impl CallMedia {
             streams.push(Some(local));
         }
         let (keyframe_requests, keyframes_asked) = mpsc::channel(1);
+        let previous = previous.and_then(CallMedia::stop);
         let task = tokio::spawn(run_call(
+            previous,
             parts,
             label,
             Arc::clone(room_media),
@@ -137,7 +141,14 @@ impl CallMedia {
             keyframes_asked,
             events,
         ));
-        Ok(Self { streams, ice, keyframe_requests, task })
+        Ok(Self { streams, ice, keyframe_requests, task: Some(task) })
+    }
+
+    /// Stops the media; the returned task ends once it has left the mix.
+    fn stop(mut self) -> Option<tokio::task::JoinHandle<()>> {
+        let task = self.task.take()?;
+        task.abort();
+        Some(task)
     }
 
     /// The caller asked for a keyframe of the composite.
@@ -148,13 +159,16 @@ impl CallMedia {
 
 impl Drop for CallMedia {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
 /// Joins the mix, runs every stream, and forwards the caller's keyframe requests, until a
 /// stream gives up (the caller vanished) or the call is dropped.
 async fn run_call(
+    previous: Option<tokio::task::JoinHandle<()>>,
     parts: Vec<StreamParts>,
     label: CallLabel,
     room_media: Arc<RoomMedia>,
@@ -162,6 +176,10 @@ async fn run_call(
     mut keyframes_asked: mpsc::Receiver<()>,
     events: mpsc::Sender<CallEvent>,
 ) {
+    if let Some(previous) = previous {
+        // Aborted: it ends once its participant has left the room.
+        let _ = previous.await;
+    }
     let video_codec = video.as_ref().map(|join| join.codec);
     let member = Member {
         caller: label.caller,

@@ -200,8 +200,9 @@ impl RoomMedia {
         self.members.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Removes a participant; the last one stops the mixer.
-    async fn leave(&self, id: ParticipantId) {
+    /// Takes a participant off the member list, at once: the room's head count is right
+    /// before anything else happens.
+    fn forget(&self, id: ParticipantId) {
         let (left, count) = {
             let mut members = self.members();
             (members.remove(&id), members.len())
@@ -217,6 +218,10 @@ impl RoomMedia {
                 "participant left"
             );
         }
+    }
+
+    /// Removes a participant from the mix; the last one stops the mixer.
+    async fn leave(&self, id: ParticipantId) {
         let mut active = self.active.lock().await;
         let Some(running) = active.as_ref() else { return };
         let _ = running.mixer.send(Command::Remove(id));
@@ -239,6 +244,7 @@ impl RoomMedia {
 impl Drop for Participant {
     fn drop(&mut self) {
         let (owner, id) = (Arc::clone(&self.owner), self.id);
+        owner.forget(id);
         // The last reference to the mixer may be ours: let `leave` drop it off the executor.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move { owner.leave(id).await });

@@ -380,8 +380,16 @@ impl Session {
             codecs,
         };
         let events = self.call_events.0.clone();
-        let media = match CallMedia::start(self.link.local.ip(), &offer, label, &self.media, events)
-        {
+        // A re-INVITE replaces the call's media: new ports, ICE session and keys.
+        let previous = self.calls.remove(&call_id).map(|call| call.media);
+        let media = match CallMedia::start(
+            self.link.local.ip(),
+            &offer,
+            label,
+            &self.media,
+            events,
+            previous,
+        ) {
             Ok(media) => media,
             Err(error) => {
                 warn!(room = %self.room, %error, "cannot open media sockets");

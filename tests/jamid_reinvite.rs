@@ -1,0 +1,68 @@
+//! A re-INVITE from a real Jami client: a jamid 13.7 caller in a room puts its call on hold
+//! and takes it off again. Each is a re-INVITE with a new media ICE session (jami-protocol.md
+//! §6.6); the room answers it as a new offer, and afterwards both callers hear each other
+//! again.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+#[path = "support/harness.rs"]
+mod harness;
+#[path = "support/server.rs"]
+mod server;
+#[path = "support/tones.rs"]
+mod tones;
+
+use common::Rdv;
+use harness::{Harness, prerequisites};
+use server::Server;
+use tones::{assert_mix_minus, make_tone, play};
+
+const CALLERS: [(&str, u32); 2] = [("alice", 440), ("bob", 1000)];
+
+#[test]
+fn hold_and_resume_keep_the_caller_in_the_conference() {
+    if !prerequisites() {
+        return;
+    }
+    let harness = Harness::with_dht();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, freq) in CALLERS {
+        harness.add_account(name);
+        make_tone(&harness, dir.path(), name, freq);
+    }
+    let rdv = Rdv::new();
+    let room = rdv.run(&["room", "create", "lobby", "--json"]).json();
+    let room_id = room["jami_id"].as_str().unwrap().to_owned();
+    let prefix = harness.exec_prefix();
+    let wrapper: Vec<&str> = prefix.iter().map(String::as_str).collect();
+    let mut server = Server::start(&rdv, &wrapper, "127.0.0.1:4222");
+    server.wait_for(&["device announcement stored on the DHT"]);
+
+    let mut calls = Vec::new();
+    let mut playing = Vec::new();
+    for (joined, (name, _)) in CALLERS.iter().enumerate() {
+        let call = harness.run(&["call", name, &room_id, "--wait", "CURRENT", "--timeout", "10"]);
+        harness.run(&["wait-state", name, "MEDIA", "--call", &call]);
+        server.wait_for_nth(&["participant joined"], joined + 1);
+        playing.push(play(&harness, dir.path(), name));
+        calls.push(call);
+    }
+    assert_mix_minus(&harness, dir.path(), &CALLERS);
+
+    // Hold, then resume: two re-INVITEs, each answered with new media.
+    let alice_call = &calls[0];
+    harness.run(&["dbus", "alice", "hold", alice_call]);
+    server.wait_for_nth(&["participant joined"], 3);
+    harness.run(&["dbus", "alice", "unhold", alice_call]);
+    server.wait_for_nth(&["participant joined"], 4);
+    harness.run(&["wait-state", "alice", "CURRENT", "--call", alice_call]);
+    assert_mix_minus(&harness, dir.path(), &CALLERS);
+    assert_eq!(
+        server.count(&["participant joined", "participants=3"]),
+        0,
+        "a held call was counted twice"
+    );
+    drop(playing);
+    assert_eq!(server.stop(), 0);
+}
