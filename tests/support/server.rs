@@ -61,7 +61,12 @@ impl Server {
 
     /// Waits for the `n`th log line (counting from 1) containing every one of `parts`.
     pub fn wait_for_nth(&mut self, parts: &[&str], n: usize) -> String {
-        let deadline = Instant::now() + WAIT;
+        self.wait_for_nth_within(parts, n, WAIT)
+    }
+
+    /// Waits up to `timeout` for the `n`th log line containing every one of `parts`.
+    pub fn wait_for_nth_within(&mut self, parts: &[&str], n: usize, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
         let matches = |line: &String| parts.iter().all(|p| line.contains(p));
         if let Some(line) = self.seen.iter().filter(|line| matches(line)).nth(n - 1) {
             return line.clone();
