@@ -1,7 +1,7 @@
 //! A re-INVITE from a real Jami client: a jamid 13.7 caller in a room puts its call on hold
 //! and takes it off again. Each is a re-INVITE with a new media ICE session (jami-protocol.md
 //! §6.6); the room answers it as a new offer, and afterwards both callers hear each other
-//! again.
+//! again. Muting the microphone reaches the room as an INFO. Muting the microphone reaches the room as an INFO.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -63,6 +63,10 @@ fn hold_and_resume_keep_the_caller_in_the_conference() {
         0,
         "a held call was counted twice"
     );
+
+    // Muting the microphone is an INFO (mute_state), not a re-INVITE.
+    harness.run(&["dbus", "alice", "muteLocalMedia", alice_call, "MEDIA_TYPE_AUDIO", "true"]);
+    server.wait_for(&["the caller's microphone mute changed", "muted=true"]);
     drop(playing);
     assert_eq!(server.stop(), 0);
 }

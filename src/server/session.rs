@@ -305,13 +305,7 @@ impl Session {
                     uas::respond(&request, &self.to_tag)
                 }
                 Method::Info => {
-                    if dialog::is_keyframe_request(request.body())
-                        && let Some(call) =
-                            uas::call_id(&request).and_then(|id| self.calls.get(&id))
-                    {
-                        debug!(room = %self.room, caller_account = %self.caller, "the caller asks for a keyframe");
-                        call.media.request_keyframe();
-                    }
+                    self.on_info(&request);
                     uas::respond(&request, &self.to_tag)
                 }
                 _ => uas::respond(&request, &self.to_tag),
@@ -319,6 +313,23 @@ impl Session {
             for response in responses {
                 self.mux.send(channel, &response);
             }
+        }
+    }
+
+    /// A caller's media control INFO: a keyframe request, or its microphone's mute state.
+    fn on_info(&self, request: &sipx_sip::Request) {
+        let Some(call) = uas::call_id(request).and_then(|id| self.calls.get(&id)) else {
+            return;
+        };
+        match dialog::MediaControl::parse(request.body()) {
+            Some(dialog::MediaControl::KeyframeRequest) => {
+                debug!(room = %self.room, caller_account = %self.caller, "the caller asks for a keyframe");
+                call.media.request_keyframe();
+            }
+            Some(dialog::MediaControl::MuteState(muted)) => {
+                info!(room = %self.room, caller_account = %self.caller, muted, "the caller's microphone mute changed");
+            }
+            Some(dialog::MediaControl::VoiceActivity(_)) | None => {}
         }
     }
 

@@ -91,9 +91,37 @@ impl Dialog {
     }
 }
 
-/// Whether an INFO body asks for a keyframe.
-pub fn is_keyframe_request(body: &[u8]) -> bool {
-    body.windows(b"picture_fast_update".len()).any(|window| window == b"picture_fast_update")
+/// What a caller's `application/media_control+xml` INFO says (Jami matches substrings, and
+/// so do we).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaControl {
+    /// `picture_fast_update`: send a keyframe.
+    KeyframeRequest,
+    /// `mute_state=1` or `0`: the caller muted or unmuted its microphone.
+    MuteState(bool),
+    /// `voice_activity=1` or `0`.
+    VoiceActivity(bool),
+}
+
+impl MediaControl {
+    /// The control in an INFO body, if any.
+    pub fn parse(body: &[u8]) -> Option<Self> {
+        let body = std::str::from_utf8(body).ok()?;
+        if body.contains("picture_fast_update") {
+            return Some(Self::KeyframeRequest);
+        }
+        let flag = |name: &str| {
+            let at = body.find(name)? + name.len();
+            match body[at..].chars().next()? {
+                '1' => Some(true),
+                '0' => Some(false),
+                _ => None,
+            }
+        };
+        flag("mute_state=")
+            .map(Self::MuteState)
+            .or_else(|| flag("voice_activity=").map(Self::VoiceActivity))
+    }
 }
 
 /// The URI inside a name-addr (`"x" <sips:...>;tag=...`) or a bare addr-spec.

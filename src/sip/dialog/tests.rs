@@ -40,12 +40,29 @@ fn a_keyframe_request_goes_to_the_callers_contact_in_the_dialog() {
     assert_eq!(value(&info, HeaderName::CallId), "call-1");
     assert_eq!(value(&info, HeaderName::CSeq), "1 INFO");
     assert_eq!(value(&second, HeaderName::CSeq), "2 INFO");
-    assert!(is_keyframe_request(info.body()));
-    assert!(!is_keyframe_request(b"<mute_state=1/>"));
+    assert_eq!(MediaControl::parse(info.body()), Some(MediaControl::KeyframeRequest));
 }
 
 #[test]
 fn an_invite_without_a_from_tag_makes_no_dialog() {
     let invite = INVITE.replace(";tag=xyz", "");
     assert!(Dialog::answered(&parse(invite.as_bytes()), "room1").is_none());
+}
+
+#[test]
+fn media_control_bodies_as_jami_writes_them() {
+    let body = |inner: &str| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\" ?><media_control><vc_primitive>\
+             <to_encoder>{inner}</to_encoder></vc_primitive></media_control>"
+        )
+    };
+    let parse = |inner: &str| MediaControl::parse(body(inner).as_bytes());
+    assert_eq!(parse("<mute_state=1/>"), Some(MediaControl::MuteState(true)));
+    assert_eq!(parse("<mute_state=0/>"), Some(MediaControl::MuteState(false)));
+    assert_eq!(parse("<voice_activity=1/>"), Some(MediaControl::VoiceActivity(true)));
+    assert_eq!(parse("<recording_state=1/>"), None);
+    assert_eq!(parse("<mute_state=x/>"), None);
+    assert_eq!(MediaControl::parse(b"mute_state="), None);
+    assert_eq!(MediaControl::parse(&[0xff, 0xfe]), None);
 }
