@@ -15,7 +15,6 @@ use std::time::Instant;
 
 use common::Rdv;
 use harness::{Harness, prerequisites};
-use server::Server;
 
 #[test]
 fn jamid_calls_a_room_and_the_call_is_answered() {
@@ -26,12 +25,7 @@ fn jamid_calls_a_room_and_the_call_is_answered() {
     let caller_id = harness.add_account("caller");
 
     let rdv = Rdv::new();
-    let room = rdv.run(&["room", "create", "lobby", "--json"]).json();
-    let room_id = room["jami_id"].as_str().unwrap().to_owned();
-    let prefix = harness.exec_prefix();
-    let wrapper: Vec<&str> = prefix.iter().map(String::as_str).collect();
-    let mut server = Server::start(&rdv, &wrapper, "127.0.0.1:4222");
-    server.wait_for(&["device announcement stored on the DHT"]);
+    let (mut server, room_id) = harness.serve_room(&rdv, "lobby");
     server.wait_for(&["device certificate stored on the DHT"]);
 
     // A call: the room verifies the request, answers over the DHT, the ICE-TCP link and TLS
@@ -84,8 +78,7 @@ fn jamid_calls_a_room_and_the_call_is_answered() {
     // A fresh device connection is needed for a new request: jamid reuses the cached link
     // otherwise, so close it from the room's side by restarting the server.
     assert_eq!(server.stop(), 0);
-    let mut server = Server::start(&rdv, &wrapper, "127.0.0.1:4222");
-    server.wait_for(&["device announcement stored on the DHT"]);
+    let mut server = harness.start_server(&rdv);
     harness.run(&["call", "caller", &room_id]);
     let line = server.wait_for(&["refused a caller", "reason=banned", &caller_id]);
     assert!(line.contains("refused=1"), "{line}");

@@ -14,12 +14,9 @@ mod server;
 #[path = "support/tones.rs"]
 mod tones;
 
-use std::time::Instant;
-
 use common::Rdv;
 use harness::{Harness, prerequisites};
-use server::Server;
-use tones::{assert_mix_minus, make_tone, play};
+use tones::{add_callers, assert_mix_minus, play};
 
 const CALLERS: [(&str, u32); 3] = [("alice", 440), ("bob", 1000), ("carol", 1500)];
 
@@ -30,23 +27,15 @@ fn callers_hear_each_other_and_not_themselves() {
     }
     let harness = Harness::with_dht();
     let dir = tempfile::tempdir().unwrap();
-    for (name, freq) in CALLERS {
-        harness.add_account(name);
-        make_tone(&harness, dir.path(), name, freq);
-    }
+    add_callers(&harness, dir.path(), &CALLERS);
 
     let rdv = Rdv::new();
-    let room = rdv.run(&["room", "create", "lobby", "--json"]).json();
-    let room_id = room["jami_id"].as_str().unwrap().to_owned();
-    let prefix = harness.exec_prefix();
-    let wrapper: Vec<&str> = prefix.iter().map(String::as_str).collect();
-    let mut server = Server::start(&rdv, &wrapper, "127.0.0.1:4222");
-    server.wait_for(&["device announcement stored on the DHT"]);
+    let (mut server, room_id) = harness.serve_room(&rdv, "lobby");
 
     let mut playing = Vec::new();
     let mut calls = Vec::new();
     for (joined, (name, _)) in CALLERS.iter().enumerate() {
-        let call = join(&harness, &mut server, name, &room_id, joined + 1);
+        let call = harness.join(&mut server, name, &room_id, joined + 1);
         playing.push(play(&harness, dir.path(), name));
         calls.push(call);
         if joined >= 1 {
@@ -75,21 +64,10 @@ fn callers_hear_each_other_and_not_themselves() {
     // conference works as before.
     let links = server.count(&["ICE-TCP link connected"]);
     for (joined, name) in ["alice", "bob"].into_iter().enumerate() {
-        join(&harness, &mut server, name, &room_id, 3 + joined + 1);
+        harness.join(&mut server, name, &room_id, 3 + joined + 1);
     }
     assert_mix_minus(&harness, dir.path(), &CALLERS[..2]);
     assert_eq!(server.count(&["ICE-TCP link connected"]), links, "a call opened a new link");
     drop(playing);
     assert_eq!(server.stop(), 0);
-}
-
-/// `name` calls the room and waits until its call is CURRENT with media flowing and the
-/// server counts `nth` joins in all; returns the call's id.
-fn join(harness: &Harness, server: &mut Server, name: &str, room_id: &str, nth: usize) -> String {
-    let placed = Instant::now();
-    let call = harness.run(&["call", name, room_id, "--wait", "CURRENT", "--timeout", "10"]);
-    eprintln!("{name}: CURRENT {:?} after placing the call", placed.elapsed());
-    harness.run(&["wait-state", name, "MEDIA", "--call", &call]);
-    server.wait_for_nth(&["participant joined"], nth);
-    call
 }

@@ -15,8 +15,7 @@ mod tones;
 
 use common::Rdv;
 use harness::{Harness, prerequisites};
-use server::Server;
-use tones::{assert_mix_minus, make_tone, play};
+use tones::{add_callers, assert_mix_minus, play};
 
 const CALLERS: [(&str, u32); 2] = [("alice", 440), ("bob", 1000)];
 
@@ -27,24 +26,14 @@ fn hold_and_resume_keep_the_caller_in_the_conference() {
     }
     let harness = Harness::with_dht();
     let dir = tempfile::tempdir().unwrap();
-    for (name, freq) in CALLERS {
-        harness.add_account(name);
-        make_tone(&harness, dir.path(), name, freq);
-    }
+    add_callers(&harness, dir.path(), &CALLERS);
     let rdv = Rdv::new();
-    let room = rdv.run(&["room", "create", "lobby", "--json"]).json();
-    let room_id = room["jami_id"].as_str().unwrap().to_owned();
-    let prefix = harness.exec_prefix();
-    let wrapper: Vec<&str> = prefix.iter().map(String::as_str).collect();
-    let mut server = Server::start(&rdv, &wrapper, "127.0.0.1:4222");
-    server.wait_for(&["device announcement stored on the DHT"]);
+    let (mut server, room_id) = harness.serve_room(&rdv, "lobby");
 
     let mut calls = Vec::new();
     let mut playing = Vec::new();
     for (joined, (name, _)) in CALLERS.iter().enumerate() {
-        let call = harness.run(&["call", name, &room_id, "--wait", "CURRENT", "--timeout", "10"]);
-        harness.run(&["wait-state", name, "MEDIA", "--call", &call]);
-        server.wait_for_nth(&["participant joined"], joined + 1);
+        let call = harness.join(&mut server, name, &room_id, joined + 1);
         playing.push(play(&harness, dir.path(), name));
         calls.push(call);
     }

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use common::Rdv;
 use harness::{Harness, prerequisites};
-use server::Server;
 
 /// A frozen process, killed when dropped (however the test ends).
 struct Frozen(String);
@@ -41,18 +40,11 @@ fn a_frozen_caller_is_removed_and_the_other_stays() {
         harness.add_account(name);
     }
     let rdv = Rdv::new();
-    let room = rdv.run(&["room", "create", "lobby", "--json"]).json();
-    let room_id = room["jami_id"].as_str().unwrap().to_owned();
-    let prefix = harness.exec_prefix();
-    let wrapper: Vec<&str> = prefix.iter().map(String::as_str).collect();
-    let mut server = Server::start(&rdv, &wrapper, "127.0.0.1:4222");
-    server.wait_for(&["device announcement stored on the DHT"]);
+    let (mut server, room_id) = harness.serve_room(&rdv, "lobby");
 
     let mut calls = Vec::new();
     for (joined, name) in ["alice", "bob"].into_iter().enumerate() {
-        let call = harness.run(&["call", name, &room_id, "--wait", "CURRENT", "--timeout", "10"]);
-        harness.run(&["wait-state", name, "MEDIA", "--call", &call]);
-        server.wait_for_nth(&["participant joined"], joined + 1);
+        let call = harness.join(&mut server, name, &room_id, joined + 1);
         calls.push(call);
     }
 

@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use common::{Rdv, prerequisite, runs};
 use harness::{Harness, prerequisites};
-use server::Server;
 
 /// The composite's size (rdv-mixer's default video configuration).
 const COMPOSITE: (u64, u64) = (1280, 720);
@@ -99,12 +98,7 @@ fn callers_see_the_composite() {
         harness.add_account(name);
     }
     let rdv = Rdv::new();
-    let room = rdv.run(&["room", "create", "screen", "--json"]).json();
-    let room_id = room["jami_id"].as_str().unwrap().to_owned();
-    let prefix = harness.exec_prefix();
-    let wrapper: Vec<&str> = prefix.iter().map(String::as_str).collect();
-    let mut server = Server::start(&rdv, &wrapper, "127.0.0.1:4222");
-    server.wait_for(&["device announcement stored on the DHT"]);
+    let (mut server, room_id) = harness.serve_room(&rdv, "screen");
 
     for (joined, name) in callers.into_iter().enumerate() {
         let events = Events::start(&harness, name);

@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use super::common::{prerequisite, runs};
+use super::common::{Rdv, prerequisite, runs};
+use super::server::Server;
 
 /// Debian's python, which has python3-opendht, python3-dbus and python3-gi.
 pub const PYTHON: &str = "/usr/bin/python3";
@@ -78,6 +79,36 @@ impl Harness {
         let id = self.run(&["id", name]);
         assert_eq!(id.len(), 40, "{id}");
         id
+    }
+
+    /// Creates room `name` in `rdv`'s data directory and runs the server inside the
+    /// namespace, on its DHT, until the room is announced; returns the server and the room's
+    /// Jami ID.
+    pub fn serve_room(&self, rdv: &Rdv, name: &str) -> (Server, String) {
+        let room = rdv.run(&["room", "create", name, "--json"]).json();
+        let room_id = room["jami_id"].as_str().unwrap().to_owned();
+        (self.start_server(rdv), room_id)
+    }
+
+    /// Runs the server on `rdv`'s data directory inside the namespace, on its DHT, until its
+    /// rooms are announced.
+    pub fn start_server(&self, rdv: &Rdv) -> Server {
+        let prefix = self.exec_prefix();
+        let wrapper: Vec<&str> = prefix.iter().map(String::as_str).collect();
+        let mut server = Server::start(rdv, &wrapper, "127.0.0.1:4222");
+        server.wait_for(&["device announcement stored on the DHT"]);
+        server
+    }
+
+    /// `name` calls the room and waits until its call is CURRENT with media flowing and the
+    /// server counts `nth` joins in all; returns the call's id.
+    pub fn join(&self, server: &mut Server, name: &str, room_id: &str, nth: usize) -> String {
+        let placed = std::time::Instant::now();
+        let call = self.run(&["call", name, room_id, "--wait", "CURRENT", "--timeout", "10"]);
+        eprintln!("{name}: CURRENT {:?} after placing the call", placed.elapsed());
+        self.run(&["wait-state", name, "MEDIA", "--call", &call]);
+        server.wait_for_nth(&["participant joined"], nth);
+        call
     }
 
     /// The command prefix that runs a program inside the namespace.

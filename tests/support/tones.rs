@@ -21,6 +21,14 @@ impl Drop for Playing {
     }
 }
 
+/// Starts a jamid with an account for each caller and writes its tone into `dir`.
+pub fn add_callers(harness: &Harness, dir: &Path, callers: &[Caller<'_>]) {
+    for (name, freq) in callers {
+        harness.add_account(name);
+        make_tone(harness, dir, name, *freq);
+    }
+}
+
 /// Writes `name`'s 30 s tone at `freq` into `dir`.
 pub fn make_tone(harness: &Harness, dir: &Path, name: &str, freq: u32) {
     let tone = dir.join(format!("{name}.wav"));
