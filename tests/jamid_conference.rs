@@ -43,6 +43,26 @@ fn callers_hear_each_other_and_not_themselves() {
         }
     }
 
+    // Each caller's jamid shows the room's three participants (confInfo): their accounts,
+    // audio-only (no picture; Jami's 10 × 10 audio-only rectangle at the origin).
+    let mut uris: Vec<String> = CALLERS
+        .iter()
+        .map(|(name, _)| format!("{}@ring.dht", harness.run(&["id", name])))
+        .collect();
+    uris.sort();
+    for ((name, _), call) in CALLERS.iter().zip(&calls) {
+        let entries = harness.conference_info(name, call, 3);
+        let mut seen: Vec<String> = entries.iter().map(|e| e["uri"].clone()).collect();
+        seen.sort();
+        assert_eq!(seen, uris, "{name}'s confInfo");
+        for entry in &entries {
+            let rect = ["x", "y", "w", "h"].map(|key| entry[key].as_str());
+            assert_eq!(rect, ["0", "0", "10", "10"], "{name}: {entry:?}");
+            assert_eq!(entry["videoMuted"], "true", "{name}: {entry:?}");
+            assert!(entry["sinkId"].ends_with("_audio_0"), "{name}: {entry:?}");
+        }
+    }
+
     // The room's state is in its logs: who joined, with which codecs, and who left.
     let joined = server.wait_for(&["participant joined", "participants=3"]);
     assert!(joined.contains("codecs=opus/48000"), "{joined}");

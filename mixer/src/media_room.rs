@@ -215,8 +215,11 @@ impl Worker {
     }
 
     fn video_tick(&mut self) {
-        // No one sends video: composing and encoding black pictures would only cost CPU.
+        // No one sends video: composing and encoding black pictures would only cost CPU;
+        // the tiles (audio-only entries) are still reported.
         if !self.video.has_video_inputs() {
+            let events = self.video.refresh_tiles();
+            events.into_iter().for_each(|e| self.emit(Output::VideoEvent(e)));
             return;
         }
         match self.video.tick() {

@@ -254,3 +254,27 @@ fn a_keyframe_comes_on_request_and_garbage_input_is_survived() {
     }
     assert_colours(&mixer, &sink, |id| COLOURS[id as usize]);
 }
+
+#[test]
+fn audio_only_participants_get_tiles_without_a_composite() {
+    let mut mixer = VideoMixer::new(VideoConfig::default()).unwrap();
+    mixer.add(ParticipantId(1), None).unwrap();
+    mixer.add(ParticipantId(2), None).unwrap();
+    let events = mixer.refresh_tiles();
+    let [VideoEvent::TilesChanged(tiles)] = events.as_slice() else {
+        panic!("expected the tiles, got {events:?}");
+    };
+    assert_eq!(tiles.len(), 2);
+    for tile in tiles {
+        assert_eq!(
+            (tile.rect.w, tile.rect.h, tile.has_video),
+            (10, 10, false),
+            "Jami's audio-only rectangle"
+        );
+    }
+    assert!(mixer.refresh_tiles().is_empty(), "nothing changed");
+    mixer.remove(ParticipantId(2));
+    assert!(
+        matches!(mixer.refresh_tiles().as_slice(), [VideoEvent::TilesChanged(tiles)] if tiles.len() == 1)
+    );
+}

@@ -40,6 +40,13 @@ pub(super) enum CallEvent {
     KeyframeWanted(String),
     /// Nothing came from the caller for [`MEDIA_TIMEOUT`]: the call is over.
     Vanished(String),
+    /// Send the conference's state to the caller (SIP MESSAGE, confInfo).
+    ConfInfo {
+        /// The call.
+        call_id: String,
+        /// The confInfo JSON.
+        body: String,
+    },
 }
 
 /// A call's media, running until dropped.
@@ -58,6 +65,8 @@ pub(super) struct CallMedia {
 pub(super) struct CallLabel {
     pub(super) room: RoomName,
     pub(super) caller: AccountId,
+    /// The calling device's id.
+    pub(super) device: String,
     pub(super) call_id: String,
     /// The negotiated codecs, for the room's logs.
     pub(super) codecs: String,
@@ -183,8 +192,11 @@ async fn run_call(
     let video_codec = video.as_ref().map(|join| join.codec);
     let member = Member {
         caller: label.caller,
+        device: label.device.clone(),
         call_id: label.call_id.clone(),
         codecs: label.codecs.clone(),
+        video: video.is_some(),
+        events: events.clone(),
     };
     let mut participant = match room_media.join(member, video).await {
         Ok(joined) => Some(joined),

@@ -4,16 +4,26 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rdv_mixer::audio::ParticipantId;
 use rdv_mixer::audio_room::AudioRoomConfig;
 use rdv_mixer::engine::AudioEvent;
+use rdv_mixer::layout::Layout;
 use rdv_mixer::media_room::{Command, MediaRoom, Output};
-use rdv_mixer::video::{EncodedVideo, VideoCodec, VideoConfig, VideoEvent};
+use rdv_mixer::video::{EncodedVideo, ParticipantTile, VideoCodec, VideoConfig, VideoEvent};
 use tokio::sync::mpsc;
 use tracing::{debug, info, trace, warn};
 
+use super::call::CallEvent;
+use crate::conference::info::{self as conf_info, Pacer, ParticipantInfo};
 use crate::room::RoomName;
+
+/// Fewest time between two confInfo messages to a participant.
+const CONF_INFO_INTERVAL: Duration = Duration::from_millis(250);
+/// A newcomer gets the confInfo again this long after it joined: jamid 13.7 can lose the
+/// first one while it merges its call (interop/README.md §5.8).
+const CONF_INFO_RESEND: Duration = Duration::from_millis(1500);
 
 /// Packets queued per participant before the slowest are dropped (about 1 s of audio).
 const OUTGOING_QUEUE: usize = 64;
@@ -63,15 +73,29 @@ pub(super) struct VideoJoin {
     pub(super) sends: bool,
 }
 
-/// Who is in the room: for the logs.
+/// Who is in the room: for the logs and the participants' confInfo.
 #[derive(Debug, Clone)]
 pub(super) struct Member {
     /// The caller's account.
     pub(super) caller: crate::identity::AccountId,
+    /// The calling device's id.
+    pub(super) device: String,
     /// The call.
     pub(super) call_id: String,
     /// Negotiated codecs, e.g. `opus/48000/2 + H264/90000`.
     pub(super) codecs: String,
+    /// The call has a video stream.
+    pub(super) video: bool,
+    /// Where the call's confInfo goes: the link that carries its dialog.
+    pub(super) events: mpsc::Sender<CallEvent>,
+}
+
+/// A member and what the room knows of it besides the mix.
+struct MemberState {
+    member: Member,
+    since: std::time::Instant,
+    /// It muted its own microphone (INFO mute_state).
+    local_muted: bool,
 }
 
 struct Active {
@@ -85,7 +109,9 @@ pub(super) struct RoomMedia {
     room: RoomName,
     active: tokio::sync::Mutex<Option<Active>>,
     next_id: std::sync::atomic::AtomicU64,
-    members: Mutex<HashMap<ParticipantId, (Member, std::time::Instant)>>,
+    members: Mutex<HashMap<ParticipantId, MemberState>>,
+    /// Wakes the router when the members change.
+    members_changed: Arc<tokio::sync::Notify>,
 }
 
 /// A call's place in the mix; leaving the mix when dropped.
@@ -108,6 +134,7 @@ impl RoomMedia {
             active: tokio::sync::Mutex::new(None),
             next_id: std::sync::atomic::AtomicU64::new(1),
             members: Mutex::new(HashMap::new()),
+            members_changed: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -134,6 +161,7 @@ impl RoomMedia {
                 outputs,
                 Arc::clone(&routes),
                 Arc::downgrade(&mixer),
+                Arc::downgrade(self),
                 self.room.clone(),
             ));
             info!(room = %self.room, "mixer started");
@@ -172,9 +200,15 @@ impl RoomMedia {
         }
         let count = {
             let mut members = self.members();
-            members.insert(id, (member.clone(), std::time::Instant::now()));
+            let state = MemberState {
+                member: member.clone(),
+                since: std::time::Instant::now(),
+                local_muted: false,
+            };
+            members.insert(id, state);
             members.len()
         };
+        self.members_changed.notify_one();
         info!(
             room = %self.room,
             participant = id.0,
@@ -194,9 +228,7 @@ impl RoomMedia {
         })
     }
 
-    fn members(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<ParticipantId, (Member, std::time::Instant)>> {
+    fn members(&self) -> std::sync::MutexGuard<'_, HashMap<ParticipantId, MemberState>> {
         self.members.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
@@ -207,7 +239,7 @@ impl RoomMedia {
             let mut members = self.members();
             (members.remove(&id), members.len())
         };
-        if let Some((member, since)) = left {
+        if let Some(MemberState { member, since, .. }) = left {
             info!(
                 room = %self.room,
                 participant = id.0,
@@ -217,7 +249,51 @@ impl RoomMedia {
                 participants = count,
                 "participant left"
             );
+            self.members_changed.notify_one();
         }
+    }
+
+    /// The caller of `call_id` muted or unmuted its own microphone.
+    pub(super) fn set_local_muted(&self, call_id: &str, muted: bool) {
+        let mut members = self.members();
+        if let Some(state) = members.values_mut().find(|state| state.member.call_id == call_id) {
+            state.local_muted = muted;
+            self.members_changed.notify_one();
+        }
+    }
+
+    /// Each member's confInfo entry, in joining order, and where to send it.
+    fn conference(&self, view: &ConferenceView) -> Vec<(ParticipantInfo, Member)> {
+        let members = self.members();
+        let mut entries: Vec<_> = members
+            .iter()
+            .map(|(id, state)| {
+                let member = &state.member;
+                let tile = view.tiles.get(id);
+                let rect = tile.map(|tile| tile.rect).unwrap_or_default();
+                let stream = if member.video { "video" } else { "audio" };
+                let info = ParticipantInfo {
+                    uri: format!("{}@ring.dht", member.caller),
+                    device: member.device.clone(),
+                    sink_id: format!("{}_{stream}_0", member.call_id),
+                    active: view.active == Some(*id),
+                    x: rect.x,
+                    y: rect.y,
+                    w: rect.w,
+                    h: rect.h,
+                    video_muted: !tile.is_some_and(|tile| tile.has_video),
+                    audio_local_muted: state.local_muted,
+                    audio_moderator_muted: false,
+                    is_moderator: false,
+                    hand_raised: false,
+                    voice_activity: view.speaking.contains(id),
+                    recording: false,
+                };
+                (id.0, info, member.clone())
+            })
+            .collect();
+        entries.sort_by_key(|(id, _, _)| *id);
+        entries.into_iter().map(|(_, info, member)| (info, member)).collect()
     }
 
     /// Removes a participant from the mix; the last one stops the mixer.
@@ -257,11 +333,43 @@ async fn route(
     mut outputs: mpsc::Receiver<Output>,
     routes: Routes,
     mixer: std::sync::Weak<MediaRoom>,
+    room_media: std::sync::Weak<RoomMedia>,
     room: RoomName,
 ) {
+    let Some(members_changed) =
+        room_media.upgrade().map(|media| Arc::clone(&media.members_changed))
+    else {
+        return;
+    };
+    let mut view = ConferenceView::default();
+    let mut pacer = Pacer::new(CONF_INFO_INTERVAL);
     let mut dropped = 0u64;
     let mut dropped_video = 0u64;
-    while let Some(output) = outputs.recv().await {
+    loop {
+        let wake = pacer.poll_timeout();
+        let output = tokio::select! {
+            output = outputs.recv() => match output {
+                Some(output) => Some(output),
+                None => break,
+            },
+            () = members_changed.notified() => {
+                pacer.changed();
+                pacer.resend_at(std::time::Instant::now() + CONF_INFO_RESEND);
+                None
+            }
+            () = sleep_until_some(wake) => None,
+        };
+        if let Some(output) = &output
+            && view.apply(output)
+        {
+            pacer.changed();
+        }
+        if pacer.poll_due(std::time::Instant::now())
+            && let Some(room_media) = room_media.upgrade()
+        {
+            send_conf_info(&room, &room_media.conference(&view), view.layout);
+        }
+        let Some(output) = output else { continue };
         match output {
             Output::Audio(packet) => {
                 let routes = routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -337,4 +445,54 @@ fn route_video(routes: &Routes, frame: EncodedVideo) -> u64 {
         }
     }
     newly_broken
+}
+
+/// What the mixer says of the conference: where the tiles are, who speaks.
+#[derive(Debug, Default)]
+struct ConferenceView {
+    tiles: HashMap<ParticipantId, ParticipantTile>,
+    speaking: std::collections::HashSet<ParticipantId>,
+    layout: Layout,
+    active: Option<ParticipantId>,
+}
+
+impl ConferenceView {
+    /// Takes in a mixer output; whether participants see a change.
+    fn apply(&mut self, output: &Output) -> bool {
+        match output {
+            Output::VideoEvent(VideoEvent::TilesChanged(tiles)) => {
+                self.tiles = tiles.iter().map(|tile| (tile.participant, *tile)).collect();
+                true
+            }
+            Output::AudioEvent(AudioEvent::VoiceActivity { participant, active }) => {
+                if *active {
+                    self.speaking.insert(*participant)
+                } else {
+                    self.speaking.remove(participant)
+                }
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Sends the same confInfo to every member's call.
+fn send_conf_info(room: &RoomName, conference: &[(ParticipantInfo, Member)], layout: Layout) {
+    let size = video_config().size;
+    let entries: Vec<ParticipantInfo> = conference.iter().map(|(info, _)| info.clone()).collect();
+    let body = conf_info::conf_info(&entries, size.width, size.height, layout.number());
+    for (_, member) in conference {
+        let event = CallEvent::ConfInfo { call_id: member.call_id.clone(), body: body.clone() };
+        if member.events.try_send(event).is_err() {
+            debug!(room = %room, call_id = %member.call_id, "confInfo dropped: the call's link is behind");
+        }
+    }
+}
+
+/// Sleeps until `at`, or forever.
+async fn sleep_until_some(at: Option<std::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
 }

@@ -259,6 +259,7 @@ impl Shared {
                     room: room.clone(),
                     device: self.room.identity.device_id(),
                     media: Arc::clone(&self.media),
+                    caller_device: request.sender_id().to_string(),
                     beacon_interval: Duration::from_secs(self.link.beacon_interval),
                 };
                 session::serve(link, tls, caller, context, self.stop.clone()).await;

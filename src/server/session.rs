@@ -17,6 +17,7 @@ use tracing::{debug, info, warn};
 use super::call::{CallEvent, CallLabel, CallMedia};
 use super::link::IceLink;
 use super::media::RoomMedia;
+use crate::conference::info as conf_info;
 use crate::identity::{AccountId, DeviceId};
 use crate::net::ice::tcp::IceEvent;
 use crate::net::mux::{ChannelId, Multiplexer, MuxEvent};
@@ -71,6 +72,8 @@ pub(super) struct LinkContext {
     pub(super) device: DeviceId,
     /// Its mix.
     pub(super) media: Arc<RoomMedia>,
+    /// The calling device's id.
+    pub(super) caller_device: String,
     /// Silence after which the link is probed with a beacon.
     pub(super) beacon_interval: Duration,
 }
@@ -85,9 +88,9 @@ pub(super) async fn serve(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let started = Instant::now();
-    let LinkContext { room, device, media, beacon_interval } = context;
+    let LinkContext { room, device, media, caller_device, beacon_interval } = context;
     let room = &room;
-    match Session::new(link, tls, room.clone(), device, caller, media) {
+    match Session::new(link, tls, room.clone(), device, (caller, caller_device), media) {
         Ok(mut session) => {
             let end = tokio::select! {
                 end = session.run(beacon_interval) => end,
@@ -114,6 +117,7 @@ struct Session {
     room: RoomName,
     device: DeviceId,
     caller: AccountId,
+    caller_device: String,
     to_tag: String,
     established: bool,
     /// Calls by Call-ID.
@@ -137,7 +141,7 @@ impl Session {
         config: Arc<rustls::ClientConfig>,
         room: RoomName,
         device: DeviceId,
-        caller: AccountId,
+        (caller, caller_device): (AccountId, String),
         media: Arc<RoomMedia>,
     ) -> Result<Self, rustls::Error> {
         let tls = ClientConnection::new(config, peer_name(link.remote.ip()))?;
@@ -149,6 +153,7 @@ impl Session {
             room,
             device,
             caller,
+            caller_device,
             to_tag: format!("{:016x}", rand::random::<u64>()),
             established: false,
             calls: HashMap::new(),
@@ -328,6 +333,9 @@ impl Session {
             }
             Some(dialog::MediaControl::MuteState(muted)) => {
                 info!(room = %self.room, caller_account = %self.caller, muted, "the caller's microphone mute changed");
+                if let Some(call_id) = uas::call_id(request) {
+                    self.media.set_local_muted(&call_id, muted);
+                }
             }
             Some(dialog::MediaControl::VoiceActivity(_)) | None => {}
         }
@@ -349,6 +357,19 @@ impl Session {
                 ) {
                     debug!(room = %self.room, caller_account = %self.caller, call_id = %call_id, "keyframe requested from the caller");
                     self.mux.send(call.channel, &info);
+                }
+            }
+            CallEvent::ConfInfo { call_id, body } => {
+                let local = self.link.local;
+                let Some(call) = self.calls.get_mut(&call_id) else { return };
+                let Some(dialog) = call.dialog.as_mut() else { return };
+                match dialog.request(Method::Message, local, conf_info::CONTENT_TYPE, &body) {
+                    Some(message) => {
+                        self.mux.send(call.channel, &message);
+                    }
+                    None => {
+                        warn!(room = %self.room, call_id = %call_id, bytes = body.len(), "confInfo too large for one SIP message: not sent")
+                    }
                 }
             }
             CallEvent::Vanished(call_id) => {
@@ -387,6 +408,7 @@ impl Session {
         let label = CallLabel {
             room: self.room.clone(),
             caller: self.caller,
+            device: self.caller_device.clone(),
             call_id: call_id.clone(),
             codecs,
         };

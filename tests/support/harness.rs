@@ -111,6 +111,32 @@ impl Harness {
         call
     }
 
+    /// The confInfo entries `name`'s jamid shows for call `call`, once there are `count`
+    /// (string maps, as jamid reports them).
+    pub fn conference_info(
+        &self,
+        name: &str,
+        call: &str,
+        count: usize,
+    ) -> Vec<std::collections::BTreeMap<String, String>> {
+        let out = self.run(&[
+            "conference-info",
+            name,
+            "--call",
+            call,
+            "--wait-count",
+            &count.to_string(),
+            "--timeout",
+            "10",
+        ]);
+        let infos: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let entries = infos
+            .as_object()
+            .and_then(|calls| calls.values().find_map(|c| c["infos"].as_array().cloned()))
+            .unwrap_or_default();
+        entries.into_iter().map(|entry| serde_json::from_value(entry).unwrap()).collect()
+    }
+
     /// The command prefix that runs a program inside the namespace.
     pub fn exec_prefix(&self) -> Vec<String> {
         vec![

@@ -316,6 +316,17 @@ impl VideoMixer {
         Ok(std::mem::take(&mut self.events))
     }
 
+    /// Recomputes the tiles without composing a picture (no one sends video, so there is
+    /// nothing to draw, but confInfo still lists everyone); returns what changed.
+    pub fn refresh_tiles(&mut self) -> Vec<VideoEvent> {
+        let tiles = self.compute_tiles();
+        if tiles != self.tiles && !self.has_video_inputs() {
+            self.tiles = tiles.clone();
+            self.events.push(VideoEvent::TilesChanged(tiles));
+        }
+        std::mem::take(&mut self.events)
+    }
+
     /// The next encoded frame of `codec`, waiting at most `timeout`.
     pub fn pull(
         &mut self,

@@ -1,0 +1,6 @@
+//! The conference as Jami clients see it (jami-conference.md §1.18): who is in, where each
+//! one's tile is in the composite, who speaks and who is muted, sent to every participant as
+//! `application/confInfo+json`, with changes coalesced so that a busy room never floods its
+//! calls.
+
+pub mod info;
