@@ -2,7 +2,8 @@
 //! namespace) call a room sending video from a file (H.264, 320x240); each one's jamid starts
 //! decoding a remote stream of the composite's size (1280x720), which only the room's
 //! compositor makes. End to end through media ICE, SRTP, RTP H.264, the decoder, the
-//! compositor, the encoder and back.
+//! compositor, the encoder and back. Their confInfo places both pictures exactly where the
+//! composite draws them.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::{Rdv, prerequisite, runs};
 use harness::{Harness, prerequisites};
+use rdv_mixer::layout::{Frame, Layout, Size, Source, tiles};
 
 /// The composite's size (rdv-mixer's default video configuration).
 const COMPOSITE: (u64, u64) = (1280, 720);
@@ -100,6 +102,7 @@ fn callers_see_the_composite() {
     let rdv = Rdv::new();
     let (mut server, room_id) = harness.serve_room(&rdv, "screen");
 
+    let mut calls = Vec::new();
     for (joined, name) in callers.into_iter().enumerate() {
         let events = Events::start(&harness, name);
         let placed = Instant::now();
@@ -124,7 +127,36 @@ fn callers_see_the_composite() {
             placed.elapsed()
         );
         assert_eq!(size, COMPOSITE, "{name} decodes a stream that is not the composite");
+        calls.push(call);
     }
+    // Both jamids show both participants with a picture, where the composite draws them: the
+    // grid of two 320x240 pictures in 1280x720, as rdv-mixer's layout (Jami's geometry)
+    // computes it.
+    let picture = Frame { size: Size { width: 320, height: 240 }, rotation: 0 };
+    let sources = [Source::Video { frame: Some(picture), active: false }; 2];
+    let size = Size { width: COMPOSITE.0 as i32, height: COMPOSITE.1 as i32 };
+    let mut expected: Vec<[String; 4]> = tiles(size, Layout::Grid, &sources)
+        .iter()
+        .map(|tile| [tile.rect.x, tile.rect.y, tile.rect.w, tile.rect.h].map(|v| v.to_string()))
+        .collect();
+    expected.sort();
+    for (name, call) in callers.iter().zip(&calls) {
+        // A picture comes a moment after the call: wait for entries that have one.
+        let deadline = Instant::now() + DECODING_TIMEOUT;
+        loop {
+            let entries = harness.conference_info(name, call, 2);
+            let mut rects: Vec<[String; 4]> =
+                entries.iter().map(|e| ["x", "y", "w", "h"].map(|k| e[k].clone())).collect();
+            rects.sort();
+            let pictured = entries.iter().all(|e| e["videoMuted"] == "false");
+            if pictured && rects == expected {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{name}'s confInfo: {entries:?}, want {expected:?}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
     // The callers' pictures reach the compositor.
     server.wait_for(&["first mixed media sent", "kind=Video"]);
     server.wait_for(&["first media packet decrypted", "kind=Video", "component=1"]);
