@@ -230,7 +230,7 @@ fn concurrent_commands_share_the_data_directory() {
 }
 
 #[test]
-fn admission_bans_and_allow_lists_are_set_from_the_cli() {
+fn admission_bans_allow_lists_and_moderators_are_set_from_the_cli() {
     let rdv = Rdv::new();
     rdv.run(&["room", "create", "standup"]).ok();
     let caller = "0f106bf56b3b56c4f345514d2cebdd5774758dfd";
@@ -246,6 +246,11 @@ fn admission_bans_and_allow_lists_are_set_from_the_cli() {
     let error = rdv.run(&["room", "unban", "standup", caller]).error();
     assert!(error.contains("is not banned"), "{error}");
     rdv.run(&["room", "disallow", "standup", caller]).ok();
+    let added = rdv.run(&["room", "moderator", "add", "standup", caller]).ok();
+    assert!(added.contains("moderator"), "{added}");
+    rdv.run(&["room", "moderator", "remove", "standup", caller]).ok();
+    let error = rdv.run(&["room", "moderator", "remove", "standup", caller]).error();
+    assert!(error.contains("is not"), "{error}");
 
     let error = rdv.run(&["room", "ban", "nosuchroom", caller]).error();
     assert!(error.contains("no room named"), "{error}");

@@ -72,6 +72,17 @@ pub(super) enum RoomCommand {
         /// The Jami ID.
         account: String,
     },
+    /// Make a Jami account a moderator of a room, or no longer one. Moderators may order
+    /// others from their Jami client (layout, mute, hang up) and are always admitted.
+    Moderator {
+        /// add or remove.
+        #[arg(value_enum)]
+        action: ModeratorAction,
+        /// Room name.
+        name: String,
+        /// The Jami ID.
+        account: String,
+    },
     /// Delete a room and its keys. Its Jami ID is gone for good.
     Delete {
         /// Room name.
@@ -80,6 +91,15 @@ pub(super) enum RoomCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `rdv room moderator` actions.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(super) enum ModeratorAction {
+    /// Make the account a moderator.
+    Add,
+    /// Take the role away.
+    Remove,
 }
 
 /// `rdv room admission` values.
@@ -136,6 +156,12 @@ impl RoomCommand {
             }
             Self::Disallow { name, account } => {
                 revoke(config, &name, &account, AccountRole::Allowed).await
+            }
+            Self::Moderator { action: ModeratorAction::Add, name, account } => {
+                grant(config, &name, &account, AccountRole::Moderator).await
+            }
+            Self::Moderator { action: ModeratorAction::Remove, name, account } => {
+                revoke(config, &name, &account, AccountRole::Moderator).await
             }
             Self::Delete { name, json } => {
                 let name: RoomName = name.parse()?;

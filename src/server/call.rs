@@ -67,6 +67,8 @@ pub(super) struct CallLabel {
     pub(super) caller: AccountId,
     /// The calling device's id.
     pub(super) device: String,
+    /// The caller is a moderator of the room.
+    pub(super) moderator: bool,
     pub(super) call_id: String,
     /// The negotiated codecs, for the room's logs.
     pub(super) codecs: String,
@@ -193,6 +195,7 @@ async fn run_call(
     let member = Member {
         caller: label.caller,
         device: label.device.clone(),
+        moderator: label.moderator,
         call_id: label.call_id.clone(),
         codecs: label.codecs.clone(),
         video: video.is_some(),

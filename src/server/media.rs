@@ -80,6 +80,8 @@ pub(super) struct Member {
     pub(super) caller: crate::identity::AccountId,
     /// The calling device's id.
     pub(super) device: String,
+    /// The caller is a moderator of the room.
+    pub(super) moderator: bool,
     /// The call.
     pub(super) call_id: String,
     /// Negotiated codecs, e.g. `opus/48000/2 + H264/90000`.
@@ -284,7 +286,7 @@ impl RoomMedia {
                     video_muted: !tile.is_some_and(|tile| tile.has_video),
                     audio_local_muted: state.local_muted,
                     audio_moderator_muted: false,
-                    is_moderator: false,
+                    is_moderator: member.moderator,
                     hand_raised: false,
                     voice_activity: view.speaking.contains(id),
                     recording: false,

@@ -24,7 +24,7 @@ use crate::net::tls::client_config;
 use crate::presence::{
     PeerConnectionRequest, announcement_value, certificate_value, open_request, peer_key,
 };
-use crate::room::{Refusal, Room, admit};
+use crate::room::{AccountRole, Refusal, Room, admit};
 use crate::store::{Store, StoreError};
 
 /// Request ids remembered to drop re-deliveries (values live up to 10 minutes).
@@ -227,18 +227,21 @@ impl Shared {
             connection_type = %request.connection_type,
             "verified connection request"
         );
-        if let Err(refusal) = self.admission(caller).await {
-            let refused = self.count(|c| c.refused += 1).refused;
-            info!(
-                room = %self.room.name,
-                caller_account = %caller,
-                caller_device = %request.sender_id(),
-                reason = %refusal,
-                refused,
-                "refused a caller: no answer sent"
-            );
-            return;
-        }
+        let roles = match self.admission(caller).await {
+            Ok(roles) => roles,
+            Err(refusal) => {
+                let refused = self.count(|c| c.refused += 1).refused;
+                info!(
+                    room = %self.room.name,
+                    caller_account = %caller,
+                    caller_device = %request.sender_id(),
+                    reason = %refusal,
+                    refused,
+                    "refused a caller: no answer sent"
+                );
+                return;
+            }
+        };
         let tls = match client_config(&self.room.identity, chain) {
             Ok(tls) => tls,
             Err(error) => return warn!(room = %self.room.name, %error, "cannot set up TLS"),
@@ -260,6 +263,7 @@ impl Shared {
                     device: self.room.identity.device_id(),
                     media: Arc::clone(&self.media),
                     caller_device: request.sender_id().to_string(),
+                    caller_is_moderator: roles.contains(&AccountRole::Moderator),
                     beacon_interval: Duration::from_secs(self.link.beacon_interval),
                 };
                 session::serve(link, tls, caller, context, self.stop.clone()).await;
@@ -271,11 +275,13 @@ impl Shared {
     }
 
     /// Applies the room's admission policy, read fresh from the store so that changes made
-    /// while the server runs take effect at the next call. A store failure refuses.
-    async fn admission(&self, caller: AccountId) -> Result<(), AdmissionError> {
+    /// while the server runs take effect at the next call. A store failure refuses. An
+    /// admitted caller's roles come back (a moderator's calls may order others).
+    async fn admission(&self, caller: AccountId) -> Result<Vec<AccountRole>, AdmissionError> {
         let room = self.store.room(&self.room.name).await?.ok_or(AdmissionError::RoomGone)?;
         let roles = self.store.roles_of(room.id, caller).await?;
-        Ok(admit(&room.policy, &roles)?)
+        admit(&room.policy, &roles)?;
+        Ok(roles)
     }
 
     /// The caller's account id and chain, from its device chain fetched on the DHT and

@@ -64,6 +64,16 @@ enum SessionEnd {
     Shutdown,
 }
 
+/// Who is at the other end of a link.
+#[derive(Debug, Clone)]
+struct CallerInfo {
+    account: AccountId,
+    /// Its device id.
+    device: String,
+    /// It is a moderator of the room.
+    moderator: bool,
+}
+
 /// What a link needs of its room.
 pub(super) struct LinkContext {
     /// The room's name.
@@ -74,6 +84,8 @@ pub(super) struct LinkContext {
     pub(super) media: Arc<RoomMedia>,
     /// The calling device's id.
     pub(super) caller_device: String,
+    /// The caller is a moderator of the room.
+    pub(super) caller_is_moderator: bool,
     /// Silence after which the link is probed with a beacon.
     pub(super) beacon_interval: Duration,
 }
@@ -88,9 +100,12 @@ pub(super) async fn serve(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let started = Instant::now();
-    let LinkContext { room, device, media, caller_device, beacon_interval } = context;
+    let LinkContext { room, device, media, caller_device, caller_is_moderator, beacon_interval } =
+        context;
     let room = &room;
-    match Session::new(link, tls, room.clone(), device, (caller, caller_device), media) {
+    let info =
+        CallerInfo { account: caller, device: caller_device, moderator: caller_is_moderator };
+    match Session::new(link, tls, room.clone(), device, info, media) {
         Ok(mut session) => {
             let end = tokio::select! {
                 end = session.run(beacon_interval) => end,
@@ -117,7 +132,7 @@ struct Session {
     room: RoomName,
     device: DeviceId,
     caller: AccountId,
-    caller_device: String,
+    caller_info: CallerInfo,
     to_tag: String,
     established: bool,
     /// Calls by Call-ID.
@@ -141,7 +156,7 @@ impl Session {
         config: Arc<rustls::ClientConfig>,
         room: RoomName,
         device: DeviceId,
-        (caller, caller_device): (AccountId, String),
+        caller_info: CallerInfo,
         media: Arc<RoomMedia>,
     ) -> Result<Self, rustls::Error> {
         let tls = ClientConnection::new(config, peer_name(link.remote.ip()))?;
@@ -152,8 +167,8 @@ impl Session {
             sip: HashMap::new(),
             room,
             device,
-            caller,
-            caller_device,
+            caller: caller_info.account,
+            caller_info,
             to_tag: format!("{:016x}", rand::random::<u64>()),
             established: false,
             calls: HashMap::new(),
@@ -408,7 +423,8 @@ impl Session {
         let label = CallLabel {
             room: self.room.clone(),
             caller: self.caller,
-            device: self.caller_device.clone(),
+            device: self.caller_info.device.clone(),
+            moderator: self.caller_info.moderator,
             call_id: call_id.clone(),
             codecs,
         };
