@@ -4,3 +4,4 @@
 //! calls.
 
 pub mod info;
+pub mod order;
