@@ -76,10 +76,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<Order>, OrderError> {
         return Err(OrderError::Syntax("not an object".into()));
     };
     let mut orders = Vec::new();
-    if let Some(layout) = root.get("layout").and_then(int).and_then(|l| u8::try_from(l).ok()) {
-        if layout <= 2 {
-            orders.push(Order::Layout(layout));
-        }
+    if let Some(layout) = root.get("layout").and_then(int).and_then(|l| u8::try_from(l).ok())
+        && layout <= 2
+    {
+        orders.push(Order::Layout(layout));
     }
     if root.get("version").and_then(int).is_some_and(|v| v >= 1) {
         parse_v1(&root, &mut orders);
