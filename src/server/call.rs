@@ -40,6 +40,8 @@ pub(super) enum CallEvent {
     KeyframeWanted(String),
     /// Nothing came from the caller for [`MEDIA_TIMEOUT`]: the call is over.
     Vanished(String),
+    /// A moderator hung this call up: end it (BYE).
+    Hangup(String),
     /// Send the conference's state to the caller (SIP MESSAGE, confInfo).
     ConfInfo {
         /// The call.

@@ -17,6 +17,7 @@ use tracing::{debug, info, trace, warn};
 
 use super::call::CallEvent;
 use crate::conference::info::{self as conf_info, Pacer, ParticipantInfo};
+use crate::conference::order::{Order, Target};
 use crate::room::RoomName;
 
 /// Fewest time between two confInfo messages to a participant.
@@ -98,6 +99,10 @@ struct MemberState {
     since: std::time::Instant,
     /// It muted its own microphone (INFO mute_state).
     local_muted: bool,
+    /// A moderator muted it.
+    moderator_muted: bool,
+    /// Its hand is raised.
+    hand_raised: bool,
 }
 
 struct Active {
@@ -114,6 +119,8 @@ pub(super) struct RoomMedia {
     members: Mutex<HashMap<ParticipantId, MemberState>>,
     /// Wakes the router when the members change.
     members_changed: Arc<tokio::sync::Notify>,
+    /// The composite's layout and the participant shown big.
+    layout: Mutex<(Layout, Option<ParticipantId>)>,
 }
 
 /// A call's place in the mix; leaving the mix when dropped.
@@ -137,6 +144,7 @@ impl RoomMedia {
             next_id: std::sync::atomic::AtomicU64::new(1),
             members: Mutex::new(HashMap::new()),
             members_changed: Arc::new(tokio::sync::Notify::new()),
+            layout: Mutex::new((Layout::Grid, None)),
         })
     }
 
@@ -206,6 +214,8 @@ impl RoomMedia {
                 member: member.clone(),
                 since: std::time::Instant::now(),
                 local_muted: false,
+                moderator_muted: false,
+                hand_raised: false,
             };
             members.insert(id, state);
             members.len()
@@ -264,8 +274,89 @@ impl RoomMedia {
         }
     }
 
+    /// Carries out the confOrder `orders` that came on call `call_id`: moderators may order
+    /// anything; anyone may raise or lower their own hand. Refused orders are logged.
+    pub(super) async fn apply_orders(self: Arc<Self>, call_id: String, orders: Vec<Order>) {
+        let Some((sender, moderator)) = self
+            .members()
+            .values()
+            .find(|state| state.member.call_id == call_id)
+            .map(|state| (state.member.caller, state.member.moderator))
+        else {
+            return;
+        };
+        let mixer = self.active.lock().await.as_ref().map(|running| Arc::clone(&running.mixer));
+        let Some(mixer) = mixer else { return };
+        for order in orders {
+            let own_hand =
+                matches!(&order, Order::RaiseHand { target, .. } if target.account == sender);
+            if !moderator && !own_hand {
+                info!(room = %self.room, caller_account = %sender, ?order, "order refused: not a moderator");
+                continue;
+            }
+            info!(room = %self.room, caller_account = %sender, ?order, "order carried out");
+            self.apply_order(&mixer, order);
+        }
+        self.members_changed.notify_one();
+    }
+
+    fn apply_order(&self, mixer: &MediaRoom, order: Order) {
+        let targets = |target: &Target| -> Vec<(ParticipantId, Member)> {
+            self.members()
+                .iter()
+                .filter(|(_, state)| {
+                    state.member.caller == target.account
+                        && target
+                            .device
+                            .as_ref()
+                            .is_none_or(|device| *device == state.member.device)
+                })
+                .map(|(id, state)| (*id, state.member.clone()))
+                .collect()
+        };
+        let mut layout = self.layout.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match order {
+            Order::Layout(number) => {
+                let chosen = match number {
+                    1 => Layout::OneBigWithSmall,
+                    2 => Layout::OneBig,
+                    _ => Layout::Grid,
+                };
+                layout.0 = chosen;
+                let _ = mixer.send(Command::SetLayout(chosen));
+            }
+            Order::Active(target) => {
+                let id = target.and_then(|target| targets(&target).first().map(|(id, _)| *id));
+                layout.1 = id;
+                let _ = mixer.send(Command::SetActive(id));
+            }
+            Order::MuteAudio { target, muted } => {
+                for (id, _) in targets(&target) {
+                    let _ = mixer.send(Command::SetMuted { participant: id, muted });
+                    if let Some(state) = self.members().get_mut(&id) {
+                        state.moderator_muted = muted;
+                    }
+                }
+            }
+            Order::Hangup(target) => {
+                for (_, member) in targets(&target) {
+                    let _ = member.events.try_send(CallEvent::Hangup(member.call_id.clone()));
+                }
+            }
+            Order::RaiseHand { target, raised } => {
+                for (id, _) in targets(&target) {
+                    if let Some(state) = self.members().get_mut(&id) {
+                        state.hand_raised = raised;
+                    }
+                }
+            }
+        }
+    }
+
     /// Each member's confInfo entry, in joining order, and where to send it.
-    fn conference(&self, view: &ConferenceView) -> Vec<(ParticipantInfo, Member)> {
+    fn conference(&self, view: &ConferenceView) -> (Vec<(ParticipantInfo, Member)>, Layout) {
+        let (layout, active) =
+            *self.layout.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let members = self.members();
         let mut entries: Vec<_> = members
             .iter()
@@ -278,16 +369,16 @@ impl RoomMedia {
                     uri: format!("{}@ring.dht", member.caller),
                     device: member.device.clone(),
                     sink_id: format!("{}_{stream}_0", member.call_id),
-                    active: view.active == Some(*id),
+                    active: active == Some(*id),
                     x: rect.x,
                     y: rect.y,
                     w: rect.w,
                     h: rect.h,
                     video_muted: !tile.is_some_and(|tile| tile.has_video),
                     audio_local_muted: state.local_muted,
-                    audio_moderator_muted: false,
+                    audio_moderator_muted: state.moderator_muted,
                     is_moderator: member.moderator,
-                    hand_raised: false,
+                    hand_raised: state.hand_raised,
                     voice_activity: view.speaking.contains(id),
                     recording: false,
                 };
@@ -295,7 +386,7 @@ impl RoomMedia {
             })
             .collect();
         entries.sort_by_key(|(id, _, _)| *id);
-        entries.into_iter().map(|(_, info, member)| (info, member)).collect()
+        (entries.into_iter().map(|(_, info, member)| (info, member)).collect(), layout)
     }
 
     /// Removes a participant from the mix; the last one stops the mixer.
@@ -369,7 +460,8 @@ async fn route(
         if pacer.poll_due(std::time::Instant::now())
             && let Some(room_media) = room_media.upgrade()
         {
-            send_conf_info(&room, &room_media.conference(&view), view.layout);
+            let (conference, layout) = room_media.conference(&view);
+            send_conf_info(&room, &conference, layout);
         }
         let Some(output) = output else { continue };
         match output {
@@ -454,8 +546,6 @@ fn route_video(routes: &Routes, frame: EncodedVideo) -> u64 {
 struct ConferenceView {
     tiles: HashMap<ParticipantId, ParticipantTile>,
     speaking: std::collections::HashSet<ParticipantId>,
-    layout: Layout,
-    active: Option<ParticipantId>,
 }
 
 impl ConferenceView {

@@ -18,6 +18,7 @@ use super::call::{CallEvent, CallLabel, CallMedia};
 use super::link::IceLink;
 use super::media::RoomMedia;
 use crate::conference::info as conf_info;
+use crate::conference::order;
 use crate::identity::{AccountId, DeviceId};
 use crate::net::ice::tcp::IceEvent;
 use crate::net::mux::{ChannelId, Multiplexer, MuxEvent};
@@ -328,10 +329,37 @@ impl Session {
                     self.on_info(&request);
                     uas::respond(&request, &self.to_tag)
                 }
+                Method::Message => {
+                    self.on_message(&request);
+                    uas::respond(&request, &self.to_tag)
+                }
                 _ => uas::respond(&request, &self.to_tag),
             };
             for response in responses {
                 self.mux.send(channel, &response);
+            }
+        }
+    }
+
+    /// A caller's in-dialog MESSAGE: a confOrder is handed to the room; anything else (chat)
+    /// is only answered.
+    fn on_message(&self, request: &sipx_sip::Request) {
+        let content_type = request
+            .headers
+            .value(&sipx_sip::HeaderName::ContentType)
+            .map(|value| String::from_utf8_lossy(&value).trim().to_ascii_lowercase());
+        if content_type.as_deref() != Some(&order::CONTENT_TYPE.to_ascii_lowercase()) {
+            return;
+        }
+        let Some(call_id) = uas::call_id(request).filter(|id| self.calls.contains_key(id)) else {
+            return;
+        };
+        match order::parse(request.body()) {
+            Ok(orders) => {
+                tokio::spawn(Arc::clone(&self.media).apply_orders(call_id, orders));
+            }
+            Err(error) => {
+                warn!(room = %self.room, caller_account = %self.caller, %error, "confOrder refused");
             }
         }
     }
@@ -386,6 +414,16 @@ impl Session {
                         warn!(room = %self.room, call_id = %call_id, bytes = body.len(), "confInfo too large for one SIP message: not sent")
                     }
                 }
+            }
+            CallEvent::Hangup(call_id) => {
+                let local = self.link.local;
+                let Some(mut call) = self.calls.remove(&call_id) else { return };
+                if let Some(bye) =
+                    call.dialog.as_mut().and_then(|d| d.request(Method::Bye, local, "", ""))
+                {
+                    self.mux.send(call.channel, &bye);
+                }
+                info!(room = %self.room, caller_account = %self.caller, call_id = %call_id, "call hung up by a moderator");
             }
             CallEvent::Vanished(call_id) => {
                 if self.calls.remove(&call_id).is_some() {

@@ -56,7 +56,7 @@ impl Dialog {
     }
 
     /// A new request in the dialog, sent from `local` (our Via), with a body of
-    /// `content_type`.
+    /// `content_type` (none when `body` is empty).
     pub fn request(
         &mut self,
         method: Method,
@@ -80,11 +80,16 @@ impl Dialog {
             .cseq(cseq, &method)
             .ok()?
             .header(HeaderName::UserAgent, USER_AGENT)
-            .ok()?
-            .header(HeaderName::ContentType, content_type.to_owned())
-            .ok()?
-            .body(body.as_bytes().to_vec())
-            .build();
+            .ok()?;
+        let request = if body.is_empty() {
+            request.build()
+        } else {
+            request
+                .header(HeaderName::ContentType, content_type.to_owned())
+                .ok()?
+                .body(body.as_bytes().to_vec())
+                .build()
+        };
         let mut bytes = Vec::new();
         request.write_to(&mut bytes);
         (bytes.len() < MAX_MESSAGE).then_some(bytes)

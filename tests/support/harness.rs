@@ -90,6 +90,14 @@ impl Harness {
         (self.start_server(rdv), room_id)
     }
 
+    /// Runs the server for room `name`, already created in `rdv`'s data directory; returns the
+    /// server and the room's Jami ID.
+    pub fn serve_room_created(&self, rdv: &Rdv, name: &str) -> (Server, String) {
+        let room = rdv.run(&["room", "show", name, "--json"]).json();
+        let room_id = room["jami_id"].as_str().unwrap().to_owned();
+        (self.start_server(rdv), room_id)
+    }
+
     /// Runs the server on `rdv`'s data directory inside the namespace, on its DHT, until its
     /// rooms are announced.
     pub fn start_server(&self, rdv: &Rdv) -> Server {
