@@ -1,7 +1,8 @@
 //! Moderation from real Jami clients: three jamid 13.7 callers in a room, alice a moderator
 //! of it (`rdv room moderator add`). Orders go as confOrder from jamid's own API
 //! (muteStream, raiseHand, hangupParticipant); the others' confInfo, audio and call state
-//! show them, and the same orders from a non-moderator change nothing.
+//! show them, and the same orders from a non-moderator change nothing. A moderator's mute
+//! is a force mute: the participant's own unmute does not bring its tone back.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -112,11 +113,30 @@ fn moderators_order_and_others_cannot() {
         assert!(Instant::now() < deadline, "bob's tone is still heard: {levels:?}");
     }
 
+    // Bob mutes and unmutes himself: a moderator's mute is a force mute, his tone stays out.
+    for muted in ["true", "false"] {
+        harness.run(&["dbus", "bob", "muteLocalMedia", &calls[1], "MEDIA_TYPE_AUDIO", muted]);
+        let state = format!("muted={muted}");
+        server.wait_for(&["the caller's microphone mute changed", &state]);
+    }
+    let levels = heard(&harness, dir.path(), "carol", &CALLERS);
+    assert!(levels[1].1 < -50.0, "bob undid a moderator's mute: {levels:?}");
+
+    // The layout: bob may not change it, alice may.
+    harness.run(&["dbus", "bob", "setConferenceLayout", &calls[1], "2"]);
+    server.wait_for_nth(&["order refused: not a moderator", &ids[1]], 2);
+    harness.run(&["dbus", "alice", "setConferenceLayout", &calls[0], "1"]);
+    server.wait_for(&["order carried out", &ids[0], "Layout(1)"]);
+
     // Carol raises her hand: everyone sees it.
     let carol = harness.conference_info("carol", &calls[2], 3);
     let carol = carol.iter().find(|e| e["uri"].starts_with(&ids[2])).unwrap().clone();
     harness.run(&["dbus", "carol", "raiseHand", &calls[2], &ids[2], &carol["device"], "true"]);
     wait_entry(&harness, "alice", &calls[0], &ids[2], |e| e["handRaised"] == "true");
+
+    // Alice lowers it.
+    harness.run(&["dbus", "alice", "raiseHand", &calls[0], &ids[2], &carol["device"], "false"]);
+    wait_entry(&harness, "bob", &calls[1], &ids[2], |e| e["handRaised"] == "false");
 
     // Alice hangs up carol: carol's call ends, alice and bob stay.
     harness.run(&["dbus", "alice", "hangupParticipant", &calls[0], &ids[2], &carol["device"]]);
