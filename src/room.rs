@@ -144,21 +144,37 @@ pub enum Refusal {
     /// The room takes only its allow-list, and the caller is not on it.
     #[error("not on the allow-list")]
     NotAllowed,
+    /// The room is locked.
+    #[error("the room is locked")]
+    Locked,
+    /// The room has as many participants as it may.
+    #[error("the room is full")]
+    Full,
 }
 
-/// Whether a caller whose account has `roles` in the room may call it. A ban wins over
-/// everything, moderators always get in, and an allow-list room takes only its list.
-pub fn admit(policy: &RoomPolicy, roles: &[AccountRole]) -> Result<(), Refusal> {
+/// Whether a caller whose account has `roles` in the room may call it while `participants`
+/// are in. A ban wins over everything; moderators always get in otherwise; a locked room
+/// and a full one take no one else; an allow-list room takes only its list.
+pub fn admit(
+    policy: &RoomPolicy,
+    roles: &[AccountRole],
+    participants: usize,
+) -> Result<(), Refusal> {
     if roles.contains(&AccountRole::Banned) {
         return Err(Refusal::Banned);
     }
+    if roles.contains(&AccountRole::Moderator) {
+        return Ok(());
+    }
+    if policy.locked {
+        return Err(Refusal::Locked);
+    }
+    if policy.max_participants.is_some_and(|max| participants >= max.get() as usize) {
+        return Err(Refusal::Full);
+    }
     match policy.admission {
         Admission::Open => Ok(()),
-        Admission::AllowList
-            if roles.contains(&AccountRole::Allowed) || roles.contains(&AccountRole::Moderator) =>
-        {
-            Ok(())
-        }
+        Admission::AllowList if roles.contains(&AccountRole::Allowed) => Ok(()),
         Admission::AllowList => Err(Refusal::NotAllowed),
     }
 }
@@ -186,18 +202,34 @@ mod tests {
     fn admission_bans_win_and_allow_lists_take_only_their_list() {
         let open = RoomPolicy::default();
         let restricted = RoomPolicy { admission: Admission::AllowList, ..RoomPolicy::default() };
-        assert_eq!(admit(&open, &[]), Ok(()));
-        assert_eq!(admit(&open, &[AccountRole::Banned]), Err(Refusal::Banned));
-        assert_eq!(admit(&restricted, &[]), Err(Refusal::NotAllowed));
-        assert_eq!(admit(&restricted, &[AccountRole::Allowed]), Ok(()));
-        assert_eq!(admit(&restricted, &[AccountRole::Moderator]), Ok(()));
+        assert_eq!(admit(&open, &[], 0), Ok(()));
+        assert_eq!(admit(&open, &[AccountRole::Banned], 0), Err(Refusal::Banned));
+        assert_eq!(admit(&restricted, &[], 0), Err(Refusal::NotAllowed));
+        assert_eq!(admit(&restricted, &[AccountRole::Allowed], 0), Ok(()));
+        assert_eq!(admit(&restricted, &[AccountRole::Moderator], 0), Ok(()));
         assert_eq!(
-            admit(&restricted, &[AccountRole::Allowed, AccountRole::Banned]),
+            admit(&restricted, &[AccountRole::Allowed, AccountRole::Banned], 0),
             Err(Refusal::Banned)
         );
         for role in [AccountRole::Moderator, AccountRole::Allowed, AccountRole::Banned] {
             assert_eq!(AccountRole::from_stored(role.as_str()), Some(role));
         }
+    }
+
+    #[test]
+    fn locked_and_full_rooms_take_only_moderators() {
+        let locked = RoomPolicy { locked: true, ..RoomPolicy::default() };
+        assert_eq!(admit(&locked, &[], 0), Err(Refusal::Locked));
+        assert_eq!(admit(&locked, &[AccountRole::Allowed], 0), Err(Refusal::Locked));
+        assert_eq!(admit(&locked, &[AccountRole::Moderator], 5), Ok(()));
+        assert_eq!(
+            admit(&locked, &[AccountRole::Moderator, AccountRole::Banned], 0),
+            Err(Refusal::Banned)
+        );
+        let capped = RoomPolicy { max_participants: NonZeroU32::new(2), ..RoomPolicy::default() };
+        assert_eq!(admit(&capped, &[], 1), Ok(()));
+        assert_eq!(admit(&capped, &[], 2), Err(Refusal::Full));
+        assert_eq!(admit(&capped, &[AccountRole::Moderator], 2), Ok(()));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! of it (`rdv room moderator add`). Orders go as confOrder from jamid's own API
 //! (muteStream, raiseHand, hangupParticipant); the others' confInfo, audio and call state
 //! show them, and the same orders from a non-moderator change nothing. A moderator's mute
-//! is a force mute: the participant's own unmute does not bring its tone back.
+//! is a force mute: the participant's own unmute does not bring its tone back. A banned
+//! account, or anyone but a moderator in a locked room, is refused even over an open link.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -143,6 +144,20 @@ fn moderators_order_and_others_cannot() {
     server.wait_for(&["call hung up by a moderator"]);
     harness.run(&["wait-state", "carol", "OVER", "--call", &calls[2], "--timeout", "10"]);
     server.wait_for(&["participant left", "participants=2"]);
+
+    // Banned while its link is still open, carol calls again: declined (603).
+    rdv.run(&["room", "ban", "lobby", &ids[2]]).ok();
+    let call = harness.run(&["call", "carol", &room_id]);
+    server.wait_for(&["refused a call on an open link", &ids[2], "reason=banned"]);
+    harness.run(&["wait-state", "carol", "OVER", "--call", &call, "--timeout", "10"]);
+    // Unbanned, but the room is locked: refused again; unlocked, she is back.
+    rdv.run(&["room", "unban", "lobby", &ids[2]]).ok();
+    rdv.run(&["room", "policy", "lobby", "--lock", "on"]).ok();
+    let call = harness.run(&["call", "carol", &room_id]);
+    server.wait_for(&["refused a call on an open link", &ids[2], "reason=the room is locked"]);
+    harness.run(&["wait-state", "carol", "OVER", "--call", &call, "--timeout", "10"]);
+    rdv.run(&["room", "policy", "lobby", "--lock", "off"]).ok();
+    harness.join(&mut server, "carol", &room_id, 4);
     drop(playing);
     assert_eq!(server.stop(), 0);
 }

@@ -83,6 +83,24 @@ pub(super) enum RoomCommand {
         /// The Jami ID.
         account: String,
     },
+    /// Change a room's policy; what is not given stays as it is. A running server applies it
+    /// to the next call.
+    Policy {
+        /// Room name.
+        name: String,
+        /// Lock (no new participants but moderators) or unlock the room.
+        #[arg(long, value_enum)]
+        lock: Option<Switch>,
+        /// Most participants at once (moderators always get in); 0 for no limit.
+        #[arg(long)]
+        max_participants: Option<u32>,
+        /// Make everyone in the room a moderator, or only the listed ones.
+        #[arg(long, value_enum)]
+        all_moderators: Option<Switch>,
+        /// Print the room's policy as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete a room and its keys. Its Jami ID is gone for good.
     Delete {
         /// Room name.
@@ -91,6 +109,15 @@ pub(super) enum RoomCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
 }
 
 /// `rdv room moderator` actions.
@@ -156,6 +183,42 @@ impl RoomCommand {
             }
             Self::Disallow { name, account } => {
                 revoke(config, &name, &account, AccountRole::Allowed).await
+            }
+            Self::Policy { name, lock, max_participants, all_moderators, json } => {
+                let name: RoomName = name.parse()?;
+                let store = open_existing(config).await?;
+                let Some(room) = store.room(&name).await? else {
+                    bail!("no room named \"{name}\"");
+                };
+                let mut policy = room.policy;
+                if let Some(lock) = lock {
+                    policy.locked = lock == Switch::On;
+                }
+                if let Some(max) = max_participants {
+                    policy.max_participants = std::num::NonZeroU32::new(max);
+                }
+                if let Some(all) = all_moderators {
+                    policy.all_moderators = all == Switch::On;
+                }
+                if !store.set_policy(&name, &policy, unix_now()).await? {
+                    bail!("no room named \"{name}\"");
+                }
+                tracing::info!(room = %name, ?policy, "room policy changed");
+                if json {
+                    print_json(&policy)
+                } else {
+                    let max = policy.max_participants.map_or("none".to_owned(), |m| m.to_string());
+                    println!(
+                        "room {name}: {}, at most {max} participants, {}",
+                        if policy.locked { "locked" } else { "unlocked" },
+                        if policy.all_moderators {
+                            "everyone moderates"
+                        } else {
+                            "listed moderators"
+                        }
+                    );
+                    Ok(())
+                }
             }
             Self::Moderator { action: ModeratorAction::Add, name, account } => {
                 grant(config, &name, &account, AccountRole::Moderator).await

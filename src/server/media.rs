@@ -265,6 +265,11 @@ impl RoomMedia {
         }
     }
 
+    /// How many participants are in.
+    pub(super) fn participant_count(&self) -> usize {
+        self.members().len()
+    }
+
     /// The caller of `call_id` muted or unmuted its own microphone.
     pub(super) fn set_local_muted(&self, call_id: &str, muted: bool) {
         let mut members = self.members();

@@ -24,7 +24,7 @@ use crate::net::tls::client_config;
 use crate::presence::{
     PeerConnectionRequest, announcement_value, certificate_value, open_request, peer_key,
 };
-use crate::room::{AccountRole, Refusal, Room, admit};
+use crate::room::{AccountRole, Refusal, Room, RoomName, admit};
 use crate::store::{Store, StoreError};
 
 /// Request ids remembered to drop re-deliveries (values live up to 10 minutes).
@@ -227,8 +227,8 @@ impl Shared {
             connection_type = %request.connection_type,
             "verified connection request"
         );
-        let roles = match self.admission(caller).await {
-            Ok(roles) => roles,
+        let admitted = match self.admission(caller).await {
+            Ok(admitted) => admitted,
             Err(refusal) => {
                 let refused = self.count(|c| c.refused += 1).refused;
                 info!(
@@ -263,7 +263,8 @@ impl Shared {
                     device: self.room.identity.device_id(),
                     media: Arc::clone(&self.media),
                     caller_device: request.sender_id().to_string(),
-                    caller_is_moderator: roles.contains(&AccountRole::Moderator),
+                    caller_is_moderator: admitted.moderator,
+                    door: self.door(),
                     beacon_interval: Duration::from_secs(self.link.beacon_interval),
                 };
                 session::serve(link, tls, caller, context, self.stop.clone()).await;
@@ -274,14 +275,17 @@ impl Shared {
         }
     }
 
-    /// Applies the room's admission policy, read fresh from the store so that changes made
-    /// while the server runs take effect at the next call. A store failure refuses. An
-    /// admitted caller's roles come back (a moderator's calls may order others).
-    async fn admission(&self, caller: AccountId) -> Result<Vec<AccountRole>, AdmissionError> {
-        let room = self.store.room(&self.room.name).await?.ok_or(AdmissionError::RoomGone)?;
-        let roles = self.store.roles_of(room.id, caller).await?;
-        admit(&room.policy, &roles)?;
-        Ok(roles)
+    /// Applies the room's admission policy (see [`Door::admit`]).
+    async fn admission(&self, caller: AccountId) -> Result<Admitted, AdmissionError> {
+        self.door().admit(caller).await
+    }
+
+    fn door(&self) -> Door {
+        Door {
+            store: self.store.clone(),
+            room: self.room.name.clone(),
+            media: Arc::clone(&self.media),
+        }
     }
 
     /// The caller's account id and chain, from its device chain fetched on the DHT and
@@ -338,9 +342,37 @@ impl Shared {
     }
 }
 
+/// The room's door: the admission policy, applied to every connection request and every new
+/// call on an open link.
+#[derive(Clone)]
+pub(super) struct Door {
+    store: Store,
+    room: RoomName,
+    media: Arc<RoomMedia>,
+}
+
+/// What an admitted caller may do.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Admitted {
+    /// It may order others (a room moderator, or everyone is).
+    pub(super) moderator: bool,
+}
+
+impl Door {
+    /// Applies the room's policy, read fresh from the store so that changes made while the
+    /// server runs take effect at the next call. A store failure refuses.
+    pub(super) async fn admit(&self, caller: AccountId) -> Result<Admitted, AdmissionError> {
+        let room = self.store.room(&self.room).await?.ok_or(AdmissionError::RoomGone)?;
+        let roles = self.store.roles_of(room.id, caller).await?;
+        admit(&room.policy, &roles, self.media.participant_count())?;
+        let moderator = room.policy.all_moderators || roles.contains(&AccountRole::Moderator);
+        Ok(Admitted { moderator })
+    }
+}
+
 /// Why a caller is not let in.
 #[derive(Debug, thiserror::Error)]
-enum AdmissionError {
+pub(super) enum AdmissionError {
     #[error("{0}")]
     Refused(#[from] Refusal),
     #[error("the store failed: {0}")]

@@ -17,6 +17,7 @@ use tracing::{debug, info, warn};
 use super::call::{CallEvent, CallLabel, CallMedia};
 use super::link::IceLink;
 use super::media::RoomMedia;
+use super::room::{Admitted, Door};
 use crate::conference::info as conf_info;
 use crate::conference::order;
 use crate::identity::{AccountId, DeviceId};
@@ -87,6 +88,8 @@ pub(super) struct LinkContext {
     pub(super) caller_device: String,
     /// The caller is a moderator of the room.
     pub(super) caller_is_moderator: bool,
+    /// The room's admission policy, applied again to every new call on the link.
+    pub(super) door: Door,
     /// Silence after which the link is probed with a beacon.
     pub(super) beacon_interval: Duration,
 }
@@ -101,13 +104,21 @@ pub(super) async fn serve(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let started = Instant::now();
-    let LinkContext { room, device, media, caller_device, caller_is_moderator, beacon_interval } =
-        context;
+    let LinkContext {
+        room,
+        device,
+        media,
+        caller_device,
+        caller_is_moderator,
+        door,
+        beacon_interval,
+    } = context;
     let room = &room;
     let info =
         CallerInfo { account: caller, device: caller_device, moderator: caller_is_moderator };
     match Session::new(link, tls, room.clone(), device, info, media) {
         Ok(mut session) => {
+            session.door = Some(door);
             let end = tokio::select! {
                 end = session.run(beacon_interval) => end,
                 _ = stop.wait_for(|stopping| *stopping) => SessionEnd::Shutdown,
@@ -141,6 +152,9 @@ struct Session {
     media: Arc<RoomMedia>,
     /// What the calls' media asks of the link.
     call_events: (mpsc::Sender<CallEvent>, mpsc::Receiver<CallEvent>),
+    /// New INVITEs waiting for the room's admission check, with their channel.
+    pending_invites: Vec<(ChannelId, sipx_sip::Request)>,
+    door: Option<Door>,
 }
 
 /// An answered call on this link.
@@ -175,6 +189,8 @@ impl Session {
             calls: HashMap::new(),
             media,
             call_events: mpsc::channel(CALL_EVENTS),
+            pending_invites: Vec::new(),
+            door: None,
         })
     }
 
@@ -189,6 +205,7 @@ impl Session {
             if let Err(end) = self.on_tls_bytes(&early) {
                 return end;
             }
+            self.answer_invites().await;
         }
         loop {
             if let Err(end) = self.flush().await {
@@ -223,6 +240,7 @@ impl Session {
                             IceEvent::Connected => {}
                         }
                     }
+                    self.answer_invites().await;
                 }
                 Some(event) = self.call_events.1.recv() => self.on_call_event(event),
                 () = tokio::time::sleep(wake.saturating_duration_since(now)) => {
@@ -317,7 +335,16 @@ impl Session {
                 "SIP request"
             );
             let responses = match request.method {
-                Method::Invite => self.on_invite(&request, channel),
+                Method::Invite => {
+                    let is_new =
+                        uas::call_id(&request).is_none_or(|id| !self.calls.contains_key(&id));
+                    if is_new {
+                        // Answered once the room's policy says yes (answer_invites).
+                        self.pending_invites.push((channel, request));
+                        continue;
+                    }
+                    self.on_invite(&request, channel)
+                }
                 Method::Bye | Method::Cancel => {
                     if let Some(call) = uas::call_id(&request).and_then(|id| self.calls.remove(&id))
                     {
@@ -334,6 +361,30 @@ impl Session {
                     uas::respond(&request, &self.to_tag)
                 }
                 _ => uas::respond(&request, &self.to_tag),
+            };
+            for response in responses {
+                self.mux.send(channel, &response);
+            }
+        }
+    }
+
+    /// Applies the room's admission policy to each new INVITE, as it stands now (the caller
+    /// may have been banned, or the room locked, since its link opened), then answers it.
+    async fn answer_invites(&mut self) {
+        for (channel, request) in std::mem::take(&mut self.pending_invites) {
+            let admitted = match &self.door {
+                Some(door) => door.admit(self.caller).await,
+                None => Ok(Admitted { moderator: self.caller_info.moderator }),
+            };
+            let responses = match admitted {
+                Ok(admitted) => {
+                    self.caller_info.moderator = admitted.moderator;
+                    self.on_invite(&request, channel)
+                }
+                Err(refusal) => {
+                    info!(room = %self.room, caller_account = %self.caller, reason = %refusal, "refused a call on an open link");
+                    uas::reject(&request, 603, "Decline", &self.to_tag)
+                }
             };
             for response in responses {
                 self.mux.send(channel, &response);

@@ -125,6 +125,31 @@ impl Store {
 }
 
 impl Store {
+    /// Replaces the room's whole policy; false when there is no such room.
+    pub async fn set_policy(
+        &self,
+        name: &RoomName,
+        policy: &RoomPolicy,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE rooms SET admission = $1, locked = $2, lobby = $3, \
+            max_participants = $4, all_moderators = $5, active_speaker = $6, layout = $7, \
+            updated_at = $8 WHERE lower(name) = lower($9)";
+        let done = sqlx::query(SQL)
+            .bind(admission_text(policy.admission))
+            .bind(policy.locked)
+            .bind(policy.lobby)
+            .bind(policy.max_participants.map(|max| i64::from(max.get())))
+            .bind(policy.all_moderators)
+            .bind(policy.active_speaker)
+            .bind(layout_text(policy.layout))
+            .bind(now)
+            .bind(name.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Sets who may call the room; false when there is no such room.
     pub async fn set_admission(
         &self,
