@@ -252,6 +252,25 @@ fn admission_bans_allow_lists_and_moderators_are_set_from_the_cli() {
     let error = rdv.run(&["room", "moderator", "remove", "standup", caller]).error();
     assert!(error.contains("is not"), "{error}");
 
+    let policy = rdv
+        .run(&["room", "policy", "standup", "--lock", "on", "--max-participants", "5", "--json"])
+        .json();
+    assert_eq!(
+        (policy["locked"].as_bool(), policy["max_participants"].as_u64()),
+        (Some(true), Some(5))
+    );
+    let shown = rdv.run(&["room", "show", "standup", "--json"]).json();
+    assert_eq!(shown["policy"]["locked"], true, "the policy is stored");
+    let text =
+        rdv.run(&["room", "policy", "standup", "--lock", "off", "--max-participants", "0"]).ok();
+    assert!(text.contains("unlocked") && text.contains("at most none"), "{text}");
+    let usage = rdv.run(&["room", "policy", "standup", "--lock", "maybe"]);
+    assert!(
+        usage.code == 2 && usage.stderr.contains("possible values: on, off"),
+        "{}",
+        usage.stderr
+    );
+
     let error = rdv.run(&["room", "ban", "nosuchroom", caller]).error();
     assert!(error.contains("no room named"), "{error}");
     let error = rdv.run(&["room", "ban", "standup", "not-a-jami-id"]).error();

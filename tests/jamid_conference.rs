@@ -32,6 +32,7 @@ fn callers_hear_each_other_and_not_themselves() {
     let rdv = Rdv::new();
     let (mut server, room_id) = harness.serve_room(&rdv, "lobby");
 
+    let started = std::time::Instant::now();
     let mut playing = Vec::new();
     let mut calls = Vec::new();
     for (joined, (name, _)) in CALLERS.iter().enumerate() {
@@ -62,6 +63,14 @@ fn callers_hear_each_other_and_not_themselves() {
             assert!(entry["sinkId"].ends_with("_audio_0"), "{name}: {entry:?}");
         }
     }
+
+    // How often confInfo went out while three callers talked (voice activity, joins).
+    let rounds = server.count(&["confInfo sent"]);
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "confInfo: {rounds} rounds in {seconds:.0} s ({:.2} per second, each to every participant)",
+        rounds as f64 / seconds
+    );
 
     // The room's state is in its logs: who joined, with which codecs, and who left.
     let joined = server.wait_for(&["participant joined", "participants=3"]);

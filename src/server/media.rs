@@ -578,6 +578,7 @@ fn send_conf_info(room: &RoomName, conference: &[(ParticipantInfo, Member)], lay
     let size = video_config().size;
     let entries: Vec<ParticipantInfo> = conference.iter().map(|(info, _)| info.clone()).collect();
     let body = conf_info::conf_info(&entries, size.width, size.height, layout.number());
+    debug!(room = %room, recipients = conference.len(), bytes = body.len(), "confInfo sent");
     for (_, member) in conference {
         let event = CallEvent::ConfInfo { call_id: member.call_id.clone(), body: body.clone() };
         if member.events.try_send(event).is_err() {
