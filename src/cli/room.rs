@@ -7,7 +7,7 @@ use clap::Subcommand;
 use rdv::config::Config;
 use rdv::data_dir::DataDir;
 use rdv::identity::{AccountId, RoomIdentity};
-use rdv::room::{AccountRole, Admission, RoomName, RoomPolicy};
+use rdv::room::{AccountRole, Admission, Layout, RoomName, RoomPolicy};
 use rdv::store::{Store, StoreError};
 
 use super::output::{RoomView, print_json, print_room, print_room_table};
@@ -97,6 +97,12 @@ pub(super) enum RoomCommand {
         /// Make everyone in the room a moderator, or only the listed ones.
         #[arg(long, value_enum)]
         all_moderators: Option<Switch>,
+        /// Let the big tile follow whoever speaks.
+        #[arg(long, value_enum)]
+        active_speaker: Option<Switch>,
+        /// The layout a conference starts with.
+        #[arg(long, value_enum)]
+        layout: Option<LayoutArg>,
         /// Print the room's policy as JSON.
         #[arg(long)]
         json: bool,
@@ -118,6 +124,17 @@ pub(super) enum Switch {
     On,
     /// Off.
     Off,
+}
+
+/// `rdv room policy --layout` values (Jami's layouts).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(super) enum LayoutArg {
+    /// Everyone in equal tiles.
+    Grid,
+    /// The active participant big, the others small.
+    OneBigWithSmall,
+    /// Only the active participant.
+    OneBig,
 }
 
 /// `rdv room moderator` actions.
@@ -184,7 +201,15 @@ impl RoomCommand {
             Self::Disallow { name, account } => {
                 revoke(config, &name, &account, AccountRole::Allowed).await
             }
-            Self::Policy { name, lock, max_participants, all_moderators, json } => {
+            Self::Policy {
+                name,
+                lock,
+                max_participants,
+                all_moderators,
+                active_speaker,
+                layout,
+                json,
+            } => {
                 let name: RoomName = name.parse()?;
                 let store = open_existing(config).await?;
                 let Some(room) = store.room(&name).await? else {
@@ -199,6 +224,16 @@ impl RoomCommand {
                 }
                 if let Some(all) = all_moderators {
                     policy.all_moderators = all == Switch::On;
+                }
+                if let Some(active_speaker) = active_speaker {
+                    policy.active_speaker = active_speaker == Switch::On;
+                }
+                if let Some(layout) = layout {
+                    policy.layout = match layout {
+                        LayoutArg::Grid => Layout::Grid,
+                        LayoutArg::OneBigWithSmall => Layout::OneBigWithSmall,
+                        LayoutArg::OneBig => Layout::OneBig,
+                    };
                 }
                 if !store.set_policy(&name, &policy, unix_now()).await? {
                     bail!("no room named \"{name}\"");

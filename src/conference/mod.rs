@@ -5,3 +5,4 @@
 
 pub mod info;
 pub mod order;
+pub mod speaker;

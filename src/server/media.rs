@@ -18,6 +18,7 @@ use tracing::{debug, info, trace, warn};
 use super::call::CallEvent;
 use crate::conference::info::{self as conf_info, Pacer, ParticipantInfo};
 use crate::conference::order::{Order, Target};
+use crate::conference::speaker::{Hysteresis, SpeakerPicker};
 use crate::room::RoomName;
 
 /// Fewest time between two confInfo messages to a participant.
@@ -121,6 +122,9 @@ pub(super) struct RoomMedia {
     members_changed: Arc<tokio::sync::Notify>,
     /// The composite's layout and the participant shown big.
     layout: Mutex<(Layout, Option<ParticipantId>)>,
+    /// The room's policy as of the last admission: the layout a new mixer starts with, and
+    /// whether the big tile follows the speakers.
+    policy: Mutex<(Layout, bool)>,
 }
 
 /// A call's place in the mix; leaving the mix when dropped.
@@ -145,6 +149,7 @@ impl RoomMedia {
             members: Mutex::new(HashMap::new()),
             members_changed: Arc::new(tokio::sync::Notify::new()),
             layout: Mutex::new((Layout::Grid, None)),
+            policy: Mutex::new((Layout::Grid, false)),
         })
     }
 
@@ -174,7 +179,11 @@ impl RoomMedia {
                 Arc::downgrade(self),
                 self.room.clone(),
             ));
-            info!(room = %self.room, "mixer started");
+            let (layout, _) =
+                *self.policy.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            *self.layout.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = (layout, None);
+            let _ = mixer.send(Command::SetLayout(layout));
+            info!(room = %self.room, ?layout, "mixer started");
             *active = Some(Active { mixer, routes, router });
         }
         let Some(running) = active.as_ref() else { return Err("no mixer".into()) };
@@ -263,6 +272,29 @@ impl RoomMedia {
             );
             self.members_changed.notify_one();
         }
+    }
+
+    /// Takes the room's policy as it stands: the layout of the next mixer, and whether the
+    /// big tile follows the speakers.
+    pub(super) fn apply_policy(&self, policy: &crate::room::RoomPolicy) {
+        let layout = match policy.layout {
+            crate::room::Layout::Grid => Layout::Grid,
+            crate::room::Layout::OneBigWithSmall => Layout::OneBigWithSmall,
+            crate::room::Layout::OneBig => Layout::OneBig,
+        };
+        *self.policy.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            (layout, policy.active_speaker);
+    }
+
+    fn active_speaker_mode(&self) -> bool {
+        self.policy.lock().unwrap_or_else(std::sync::PoisonError::into_inner).1
+    }
+
+    /// Shows `participant` big (active-speaker mode).
+    fn show_speaker(&self, mixer: &MediaRoom, participant: ParticipantId) {
+        self.layout.lock().unwrap_or_else(std::sync::PoisonError::into_inner).1 = Some(participant);
+        let _ = mixer.send(Command::SetActive(Some(participant)));
+        info!(room = %self.room, participant = participant.0, "the big tile follows the speaker");
     }
 
     /// How many participants are in.
@@ -441,10 +473,11 @@ async fn route(
     };
     let mut view = ConferenceView::default();
     let mut pacer = Pacer::new(CONF_INFO_INTERVAL);
+    let mut speakers = SpeakerPicker::new(Hysteresis::default());
     let mut dropped = 0u64;
     let mut dropped_video = 0u64;
     loop {
-        let wake = pacer.poll_timeout();
+        let wake = [pacer.poll_timeout(), speakers.poll_timeout()].into_iter().flatten().min();
         let output = tokio::select! {
             output = outputs.recv() => match output {
                 Some(output) => Some(output),
@@ -460,6 +493,18 @@ async fn route(
         if let Some(output) = &output
             && view.apply(output)
         {
+            pacer.changed();
+        }
+        if let Some(Output::AudioEvent(AudioEvent::VoiceActivity { participant, active })) = &output
+        {
+            speakers.voice(*participant, *active, std::time::Instant::now());
+        }
+        if let Some(speaker) = speakers.poll(std::time::Instant::now())
+            && let (Some(room_media), Some(mixer)) = (room_media.upgrade(), mixer.upgrade())
+            && room_media.active_speaker_mode()
+            && room_media.members().contains_key(&speaker)
+        {
+            room_media.show_speaker(&mixer, speaker);
             pacer.changed();
         }
         if pacer.poll_due(std::time::Instant::now())

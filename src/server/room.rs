@@ -364,6 +364,7 @@ impl Door {
     pub(super) async fn admit(&self, caller: AccountId) -> Result<Admitted, AdmissionError> {
         let room = self.store.room(&self.room).await?.ok_or(AdmissionError::RoomGone)?;
         let roles = self.store.roles_of(room.id, caller).await?;
+        self.media.apply_policy(&room.policy);
         admit(&room.policy, &roles, self.media.participant_count())?;
         let moderator = room.policy.all_moderators || roles.contains(&AccountRole::Moderator);
         Ok(Admitted { moderator })
