@@ -97,6 +97,10 @@ pub(super) enum RoomCommand {
         /// Make everyone in the room a moderator, or only the listed ones.
         #[arg(long, value_enum)]
         all_moderators: Option<Switch>,
+        /// Lobby mode: new callers (but moderators and the allow-list) wait unheard and unseen
+        /// until a moderator lets them in with `rdv room allow`.
+        #[arg(long, value_enum)]
+        lobby: Option<Switch>,
         /// Let the big tile follow whoever speaks.
         #[arg(long, value_enum)]
         active_speaker: Option<Switch>,
@@ -206,6 +210,7 @@ impl RoomCommand {
                 lock,
                 max_participants,
                 all_moderators,
+                lobby,
                 active_speaker,
                 layout,
                 json,
@@ -224,6 +229,9 @@ impl RoomCommand {
                 }
                 if let Some(all) = all_moderators {
                     policy.all_moderators = all == Switch::On;
+                }
+                if let Some(lobby) = lobby {
+                    policy.lobby = lobby == Switch::On;
                 }
                 if let Some(active_speaker) = active_speaker {
                     policy.active_speaker = active_speaker == Switch::On;

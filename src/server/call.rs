@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::media::{Member, Outgoing, RoomMedia, VideoJoin, video_config};
+use super::room::Door;
 use crate::identity::AccountId;
 use crate::media::rtcp::{RtcpEvent, RtcpSession};
 use crate::media::rtp::{Depacketizer, Packetizer, PayloadFormat, Received};
@@ -30,6 +31,8 @@ use crate::sip::sdp::{Direction, LocalStream, MediaKind, Offer, SrtpKey};
 /// A stream that receives nothing at all (no RTP, no RTCP, no ICE keep-alive) for this long
 /// is given up: its caller has vanished (Jami sends RTCP and ICE keep-alives even when muted).
 const MEDIA_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a call waiting in the lobby checks whether it was let in.
+const LOBBY_CHECK: Duration = Duration::from_secs(1);
 /// Fewest time between two keyframe requests to the caller (Jami's own spacing).
 const KEYFRAME_REQUEST_SPACING: Duration = Duration::from_millis(500);
 
@@ -71,6 +74,8 @@ pub(super) struct CallLabel {
     pub(super) device: String,
     /// The caller is a moderator of the room.
     pub(super) moderator: bool,
+    /// The call starts in the lobby.
+    pub(super) lobby: bool,
     pub(super) call_id: String,
     /// The negotiated codecs, for the room's logs.
     pub(super) codecs: String,
@@ -97,6 +102,7 @@ impl CallMedia {
         room_media: &Arc<RoomMedia>,
         events: mpsc::Sender<CallEvent>,
         previous: Option<CallMedia>,
+        door: Option<Door>,
     ) -> std::io::Result<Self> {
         let ice = Credentials::random();
         let mut streams = Vec::new();
@@ -146,7 +152,7 @@ impl CallMedia {
         let (keyframe_requests, keyframes_asked) = mpsc::channel(1);
         let previous = previous.and_then(CallMedia::stop);
         let task = tokio::spawn(run_call(
-            previous,
+            (previous, door),
             parts,
             label,
             Arc::clone(room_media),
@@ -181,7 +187,7 @@ impl Drop for CallMedia {
 /// Joins the mix, runs every stream, and forwards the caller's keyframe requests, until a
 /// stream gives up (the caller vanished) or the call is dropped.
 async fn run_call(
-    previous: Option<tokio::task::JoinHandle<()>>,
+    (previous, door): (Option<tokio::task::JoinHandle<()>>, Option<Door>),
     parts: Vec<StreamParts>,
     label: CallLabel,
     room_media: Arc<RoomMedia>,
@@ -202,7 +208,9 @@ async fn run_call(
         codecs: label.codecs.clone(),
         video: video.is_some(),
         events: events.clone(),
+        lobby: label.lobby,
     };
+    let video_input = video.as_ref().filter(|join| join.sends).map(|join| join.codec);
     let mut participant = match room_media.join(member, video).await {
         Ok(joined) => Some(joined),
         Err(error) => {
@@ -225,8 +233,27 @@ async fn run_call(
         });
         streams.spawn(serve_stream(part, label.clone(), mix, events.clone()));
     }
+    let mut in_lobby = label.lobby && participant.is_some();
+    let mut lobby_check = tokio::time::interval(LOBBY_CHECK);
     loop {
         tokio::select! {
+            _ = lobby_check.tick(), if in_lobby => {
+                let Some(door) = &door else { continue };
+                match door.admit(label.caller).await {
+                    Ok(admitted) if !admitted.lobby => {
+                        if let Some(participant) = &participant {
+                            room_media.admit_from_lobby(participant.id, video_input).await;
+                        }
+                        in_lobby = false;
+                    }
+                    Ok(_) => {}
+                    Err(refusal) => {
+                        info!(room = %label.room, caller_account = %label.caller, reason = %refusal, "refused while waiting in the lobby");
+                        let _ = events.send(CallEvent::Hangup(label.call_id.clone())).await;
+                        return;
+                    }
+                }
+            }
             Some(()) = keyframes_asked.recv() => {
                 if let (Some(participant), Some(codec)) = (&participant, video_codec) {
                     let _ = participant.mixer.send(Command::RequestKeyframe(codec));

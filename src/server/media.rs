@@ -21,6 +21,8 @@ use crate::conference::order::{Order, Target};
 use crate::conference::speaker::{Hysteresis, SpeakerPicker};
 use crate::room::RoomName;
 
+/// What a participant in the lobby hears of the room: nothing.
+const LOBBY_GAIN_DB: f32 = -120.0;
 /// Fewest time between two confInfo messages to a participant.
 const CONF_INFO_INTERVAL: Duration = Duration::from_millis(250);
 /// A newcomer gets the confInfo again this long after it joined: jamid 13.7 can lose the
@@ -92,6 +94,8 @@ pub(super) struct Member {
     pub(super) video: bool,
     /// Where the call's confInfo goes: the link that carries its dialog.
     pub(super) events: mpsc::Sender<CallEvent>,
+    /// It joins in the lobby: neither heard nor shown, hearing nothing.
+    pub(super) lobby: bool,
 }
 
 /// A member and what the room knows of it besides the mix.
@@ -104,6 +108,8 @@ struct MemberState {
     moderator_muted: bool,
     /// Its hand is raised.
     hand_raised: bool,
+    /// It waits in the lobby.
+    in_lobby: bool,
 }
 
 struct Active {
@@ -208,11 +214,18 @@ impl RoomMedia {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(id, Route { audio: sender, video: video_route });
-        let input = video.as_ref().filter(|join| join.sends).map(|join| join.codec);
+        let input =
+            video.as_ref().filter(|join| join.sends && !member.lobby).map(|join| join.codec);
         running
             .mixer
             .send(Command::Add { participant: id, video: input })
             .map_err(|e| e.to_string())?;
+        if member.lobby {
+            let _ = running.mixer.send(Command::SetMuted { participant: id, muted: true });
+            let _ =
+                running.mixer.send(Command::SetGain { participant: id, gain_db: LOBBY_GAIN_DB });
+            info!(room = %self.room, participant = id.0, caller_account = %member.caller, "waiting in the lobby");
+        }
         if let Some(join) = &video {
             // The newcomer's decoder starts at a keyframe.
             let _ = running.mixer.send(Command::RequestKeyframe(join.codec));
@@ -225,6 +238,7 @@ impl RoomMedia {
                 local_muted: false,
                 moderator_muted: false,
                 hand_raised: false,
+                in_lobby: member.lobby,
             };
             members.insert(id, state);
             members.len()
@@ -295,6 +309,23 @@ impl RoomMedia {
         self.layout.lock().unwrap_or_else(std::sync::PoisonError::into_inner).1 = Some(participant);
         let _ = mixer.send(Command::SetActive(Some(participant)));
         info!(room = %self.room, participant = participant.0, "the big tile follows the speaker");
+    }
+
+    /// Lets a participant in from the lobby: heard, hearing, and shown with `video`.
+    pub(super) async fn admit_from_lobby(&self, id: ParticipantId, video: Option<VideoCodec>) {
+        let force_muted = {
+            let mut members = self.members();
+            let Some(state) = members.get_mut(&id) else { return };
+            state.in_lobby = false;
+            info!(room = %self.room, participant = id.0, caller_account = %state.member.caller, "admitted from the lobby");
+            state.moderator_muted
+        };
+        if let Some(running) = self.active.lock().await.as_ref() {
+            let _ = running.mixer.send(Command::SetMuted { participant: id, muted: force_muted });
+            let _ = running.mixer.send(Command::SetGain { participant: id, gain_db: 0.0 });
+            let _ = running.mixer.send(Command::SetVideo { participant: id, video });
+        }
+        self.members_changed.notify_one();
     }
 
     /// How many participants are in.
@@ -397,6 +428,7 @@ impl RoomMedia {
         let members = self.members();
         let mut entries: Vec<_> = members
             .iter()
+            .filter(|(_, state)| !state.in_lobby)
             .map(|(id, state)| {
                 let member = &state.member;
                 let tile = view.tiles.get(id);

@@ -356,6 +356,9 @@ pub(super) struct Door {
 pub(super) struct Admitted {
     /// It may order others (a room moderator, or everyone is).
     pub(super) moderator: bool,
+    /// It waits in the lobby (neither heard nor shown) until a moderator lets it in by
+    /// putting its account on the room's allow-list.
+    pub(super) lobby: bool,
 }
 
 impl Door {
@@ -367,7 +370,8 @@ impl Door {
         self.media.apply_policy(&room.policy);
         admit(&room.policy, &roles, self.media.participant_count())?;
         let moderator = room.policy.all_moderators || roles.contains(&AccountRole::Moderator);
-        Ok(Admitted { moderator })
+        let lobby = room.policy.lobby && !moderator && !roles.contains(&AccountRole::Allowed);
+        Ok(Admitted { moderator, lobby })
     }
 }
 

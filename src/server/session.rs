@@ -343,7 +343,7 @@ impl Session {
                         self.pending_invites.push((channel, request));
                         continue;
                     }
-                    self.on_invite(&request, channel)
+                    self.on_invite(&request, channel, false)
                 }
                 Method::Bye | Method::Cancel => {
                     if let Some(call) = uas::call_id(&request).and_then(|id| self.calls.remove(&id))
@@ -374,12 +374,12 @@ impl Session {
         for (channel, request) in std::mem::take(&mut self.pending_invites) {
             let admitted = match &self.door {
                 Some(door) => door.admit(self.caller).await,
-                None => Ok(Admitted { moderator: self.caller_info.moderator }),
+                None => Ok(Admitted { moderator: self.caller_info.moderator, lobby: false }),
             };
             let responses = match admitted {
                 Ok(admitted) => {
                     self.caller_info.moderator = admitted.moderator;
-                    self.on_invite(&request, channel)
+                    self.on_invite(&request, channel, admitted.lobby)
                 }
                 Err(refusal) => {
                     info!(room = %self.room, caller_account = %self.caller, reason = %refusal, "refused a call on an open link");
@@ -486,7 +486,12 @@ impl Session {
 
     /// Answers an INVITE (or re-INVITE): media for each stream we take, then 100/180/200
     /// with our SDP; 488 when nothing in the offer is acceptable.
-    fn on_invite(&mut self, request: &sipx_sip::Request, channel: ChannelId) -> Vec<Vec<u8>> {
+    fn on_invite(
+        &mut self,
+        request: &sipx_sip::Request,
+        channel: ChannelId,
+        lobby: bool,
+    ) -> Vec<Vec<u8>> {
         let Some(call_id) = uas::call_id(request) else {
             return uas::reject(request, 400, "Bad Request", &self.to_tag);
         };
@@ -514,6 +519,7 @@ impl Session {
             caller: self.caller,
             device: self.caller_info.device.clone(),
             moderator: self.caller_info.moderator,
+            lobby,
             call_id: call_id.clone(),
             codecs,
         };
@@ -527,6 +533,7 @@ impl Session {
             &self.media,
             events,
             previous,
+            self.door.clone(),
         ) {
             Ok(media) => media,
             Err(error) => {
