@@ -469,10 +469,15 @@ impl Session {
             CallEvent::Hangup(call_id) => {
                 let local = self.link.local;
                 let Some(mut call) = self.calls.remove(&call_id) else { return };
-                if let Some(bye) =
-                    call.dialog.as_mut().and_then(|d| d.request(Method::Bye, local, "", ""))
-                {
-                    self.mux.send(call.channel, &bye);
+                if let Some(dialog) = call.dialog.as_mut() {
+                    // Out of the conference first (an empty confInfo), then out of the call.
+                    let requests = [
+                        dialog.request(Method::Message, local, conf_info::CONTENT_TYPE, "{}"),
+                        dialog.request(Method::Bye, local, "", ""),
+                    ];
+                    for request in requests.into_iter().flatten() {
+                        self.mux.send(call.channel, &request);
+                    }
                 }
                 info!(room = %self.room, caller_account = %self.caller, call_id = %call_id, "call hung up by a moderator");
             }
