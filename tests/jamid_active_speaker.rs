@@ -16,20 +16,14 @@ mod tones;
 use std::time::{Duration, Instant};
 
 use common::Rdv;
-use harness::{Harness, prerequisites};
-use tones::{add_callers, play};
+use tones::{Callers, play, start_callers};
 
 const CALLERS: [(&str, u32); 2] = [("alice", 440), ("bob", 1000)];
 
 #[test]
 fn the_big_tile_follows_the_speaker() {
-    if !prerequisites() {
-        return;
-    }
-    let harness = Harness::with_dht();
-    let dir = tempfile::tempdir().unwrap();
-    add_callers(&harness, dir.path(), &CALLERS);
-    let bob_id = harness.run(&["id", "bob"]);
+    let Some(Callers { harness, dir, ids }) = start_callers(&CALLERS) else { return };
+    let bob_id = ids[1].as_str();
     let rdv = Rdv::new();
     rdv.run(&["room", "create", "stage"]).ok();
     rdv.run(&[
@@ -54,7 +48,7 @@ fn the_big_tile_follows_the_speaker() {
         let entries = harness.conference_info("alice", &alice_call, 2);
         let active: Vec<&str> =
             entries.iter().filter(|e| e["active"] == "true").map(|e| e["uri"].as_str()).collect();
-        if active.len() == 1 && active[0].starts_with(&bob_id) {
+        if active.len() == 1 && active[0].starts_with(bob_id) {
             break;
         }
         assert!(Instant::now() < deadline, "alice's confInfo: {entries:?}");

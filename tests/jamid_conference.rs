@@ -15,19 +15,13 @@ mod server;
 mod tones;
 
 use common::Rdv;
-use harness::{Harness, prerequisites};
-use tones::{add_callers, assert_mix_minus, play};
+use tones::{Callers, assert_mix_minus, play, start_callers};
 
 const CALLERS: [(&str, u32); 3] = [("alice", 440), ("bob", 1000), ("carol", 1500)];
 
 #[test]
 fn callers_hear_each_other_and_not_themselves() {
-    if !prerequisites() {
-        return;
-    }
-    let harness = Harness::with_dht();
-    let dir = tempfile::tempdir().unwrap();
-    add_callers(&harness, dir.path(), &CALLERS);
+    let Some(Callers { harness, dir, ids }) = start_callers(&CALLERS) else { return };
 
     let rdv = Rdv::new();
     let (mut server, room_id) = harness.serve_room(&rdv, "lobby");
@@ -46,10 +40,7 @@ fn callers_hear_each_other_and_not_themselves() {
 
     // Each caller's jamid shows the room's three participants (confInfo): their accounts,
     // audio-only (no picture; Jami's 10 × 10 audio-only rectangle at the origin).
-    let mut uris: Vec<String> = CALLERS
-        .iter()
-        .map(|(name, _)| format!("{}@ring.dht", harness.run(&["id", name])))
-        .collect();
+    let mut uris: Vec<String> = ids.iter().map(|id| format!("{id}@ring.dht")).collect();
     uris.sort();
     for ((name, _), call) in CALLERS.iter().zip(&calls) {
         let entries = harness.conference_info(name, call, 3);

@@ -14,20 +14,13 @@ mod server;
 mod tones;
 
 use common::Rdv;
-use harness::{Harness, prerequisites};
-use tones::{add_callers, assert_mix_minus, heard, play};
+use tones::{Callers, assert_mix_minus, heard, play, start_callers};
 
 const CALLERS: [(&str, u32); 2] = [("alice", 440), ("bob", 1000)];
 
 #[test]
 fn a_caller_in_the_lobby_is_not_heard_until_let_in() {
-    if !prerequisites() {
-        return;
-    }
-    let harness = Harness::with_dht();
-    let dir = tempfile::tempdir().unwrap();
-    add_callers(&harness, dir.path(), &CALLERS);
-    let ids: Vec<String> = CALLERS.iter().map(|(name, _)| harness.run(&["id", name])).collect();
+    let Some(Callers { harness, dir, ids }) = start_callers(&CALLERS) else { return };
     let rdv = Rdv::new();
     rdv.run(&["room", "create", "clinic"]).ok();
     rdv.run(&["room", "moderator", "add", "clinic", &ids[0]]).ok();

@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::Rdv;
-use harness::{Harness, prerequisites};
-use tones::{add_callers, assert_mix_minus, heard, play};
+use harness::Harness;
+use tones::{Callers, assert_mix_minus, heard, play, start_callers};
 
 const CALLERS: [(&str, u32); 3] = [("alice", 440), ("bob", 1000), ("carol", 1500)];
 /// Longest wait for an order to show in a jamid's confInfo.
@@ -49,13 +49,7 @@ fn wait_entry(
 
 #[test]
 fn moderators_order_and_others_cannot() {
-    if !prerequisites() {
-        return;
-    }
-    let harness = Harness::with_dht();
-    let dir = tempfile::tempdir().unwrap();
-    add_callers(&harness, dir.path(), &CALLERS);
-    let ids: Vec<String> = CALLERS.iter().map(|(name, _)| harness.run(&["id", name])).collect();
+    let Some(Callers { harness, dir, ids }) = start_callers(&CALLERS) else { return };
     let rdv = Rdv::new();
     rdv.run(&["room", "create", "lobby"]).ok();
     rdv.run(&["room", "moderator", "add", "lobby", &ids[0]]).ok();

@@ -14,19 +14,13 @@ mod server;
 mod tones;
 
 use common::Rdv;
-use harness::{Harness, prerequisites};
-use tones::{add_callers, assert_mix_minus, play};
+use tones::{Callers, assert_mix_minus, play, start_callers};
 
 const CALLERS: [(&str, u32); 2] = [("alice", 440), ("bob", 1000)];
 
 #[test]
 fn hold_and_resume_keep_the_caller_in_the_conference() {
-    if !prerequisites() {
-        return;
-    }
-    let harness = Harness::with_dht();
-    let dir = tempfile::tempdir().unwrap();
-    add_callers(&harness, dir.path(), &CALLERS);
+    let Some(Callers { harness, dir, ids: _ }) = start_callers(&CALLERS) else { return };
     let rdv = Rdv::new();
     let (mut server, room_id) = harness.serve_room(&rdv, "lobby");
 

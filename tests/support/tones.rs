@@ -21,6 +21,29 @@ impl Drop for Playing {
     }
 }
 
+/// Callers ready to call: the harness, the directory of their tones, their Jami IDs.
+pub struct Callers {
+    /// The harness, with its DHT.
+    pub harness: Harness,
+    /// Tones and recordings.
+    pub dir: tempfile::TempDir,
+    /// Each caller's Jami ID, in order.
+    pub ids: Vec<String>,
+}
+
+/// A harness with a DHT and a jamid with an account and a tone for each caller; `None` (the
+/// test is skipped, loudly) when this machine cannot run jamid.
+pub fn start_callers(callers: &[Caller<'_>]) -> Option<Callers> {
+    if !super::harness::prerequisites() {
+        return None;
+    }
+    let harness = Harness::with_dht();
+    let dir = tempfile::tempdir().unwrap();
+    add_callers(&harness, dir.path(), callers);
+    let ids = callers.iter().map(|(name, _)| harness.run(&["id", name])).collect();
+    Some(Callers { harness, dir, ids })
+}
+
 /// Starts a jamid with an account for each caller and writes its tone into `dir`.
 pub fn add_callers(harness: &Harness, dir: &Path, callers: &[Caller<'_>]) {
     for (name, freq) in callers {
