@@ -60,3 +60,35 @@ fn hostile_or_odd_bodies_are_refused_or_ignored() {
     assert_eq!(parse(br#"{"version":1,"zz":{"devices":{"d":{"raiseHand":true}}}}"#), Ok(vec![]));
     assert_eq!(parse(br#"{"version":1,"0f106bf56b3b56c4f345514d2cebdd5774758dfd":7}"#), Ok(vec![]));
 }
+
+#[test]
+fn random_json_shapes_never_panic() {
+    let pieces = [
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "\"version\"",
+        "1",
+        "\"devices\"",
+        "\"medias\"",
+        "\"muteAudio\"",
+        "true",
+        "\"hangup\"",
+        "\"raiseHand\"",
+        "\"layout\"",
+        "null",
+        "\"0f106bf56b3b56c4f345514d2cebdd5774758dfd\"",
+        "\"x\"",
+        "-1",
+        "1e99",
+    ];
+    for _ in 0..5000 {
+        let count = 1 + rand::random::<u32>() as usize % 30;
+        let body: String =
+            (0..count).map(|_| pieces[rand::random::<u32>() as usize % pieces.len()]).collect();
+        let _ = parse(body.as_bytes());
+    }
+}

@@ -128,3 +128,23 @@ fn a_plain_sender_report_is_taken_and_plain_feedback_is_not() {
     assert!(!rtcp.on_plain_rtcp_received(&pli, start));
     assert!(!rtcp.on_plain_rtcp_received(&[0x80], start));
 }
+
+#[test]
+fn random_bytes_never_panic() {
+    let start = Instant::now();
+    let mut rtcp = RtcpSession::new(7, 48_000, "room".into(), start);
+    for length in 0..200usize {
+        for _ in 0..50 {
+            let mut packet: Vec<u8> = (0..length).map(|_| rand::random::<u8>()).collect();
+            if let Some(first) = packet.first_mut() {
+                *first = 0x80 | (*first & 0x3f);
+            }
+            if length > 1 {
+                packet[1] = 200 + rand::random::<u8>() % 8;
+            }
+            let _ = rtcp.on_rtcp_received(&packet, start);
+            let _ = rtcp.on_plain_rtcp_received(&packet, start);
+            rtcp.on_rtp_received(&packet, start);
+        }
+    }
+}
