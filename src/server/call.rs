@@ -130,9 +130,7 @@ impl CallMedia {
                 streams.push(None);
                 continue;
             };
-            if offered.kind == MediaKind::Video {
-                let codec =
-                    if format == PayloadFormat::H264 { VideoCodec::H264 } else { VideoCodec::Vp8 };
+            if let Some(codec) = video_codec(format) {
                 let sends = matches!(offered.direction, Direction::SendRecv | Direction::SendOnly);
                 video = Some(VideoJoin { codec, sends });
             }
@@ -340,11 +338,7 @@ async fn serve_stream(
     let cname = format!("{}@rdv", label.room);
     let mut reports =
         RtcpSession::new(packetizer.ssrc(), clock_rate, cname, std::time::Instant::now());
-    let video_codec = match format {
-        PayloadFormat::H264 => Some(VideoCodec::H264),
-        PayloadFormat::Vp8 => Some(VideoCodec::Vp8),
-        PayloadFormat::Opus => None,
-    };
+    let video_codec = video_codec(format);
     let video_step = 90_000 / u64::from(video_config().framerate.max(1));
     let mut sent = 0u64;
     let mut last_heard = Instant::now();
@@ -479,6 +473,15 @@ async fn serve_stream(
             }
             UdpReceived::Dropped => {}
         }
+    }
+}
+
+/// The mixer's codec for a video payload format.
+fn video_codec(format: PayloadFormat) -> Option<VideoCodec> {
+    match format {
+        PayloadFormat::H264 => Some(VideoCodec::H264),
+        PayloadFormat::Vp8 => Some(VideoCodec::Vp8),
+        PayloadFormat::Opus => None,
     }
 }
 

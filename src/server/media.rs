@@ -385,11 +385,7 @@ impl RoomMedia {
         let mut layout = self.layout.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match order {
             Order::Layout(number) => {
-                let chosen = match number {
-                    1 => Layout::OneBigWithSmall,
-                    2 => Layout::OneBig,
-                    _ => Layout::Grid,
-                };
+                let chosen = Layout::from_number(number).unwrap_or_default();
                 layout.0 = chosen;
                 let _ = mixer.send(Command::SetLayout(chosen));
             }
@@ -421,8 +417,8 @@ impl RoomMedia {
         }
     }
 
-    /// Each member's confInfo entry, in joining order, and where to send it.
-    fn conference(&self, view: &ConferenceView) -> (Vec<(ParticipantInfo, Member)>, Layout) {
+    /// The confInfo of the room now: each member's entry, in joining order, and where it goes.
+    fn conference(&self, view: &ConferenceView) -> ConfInfoRound {
         let (layout, active) =
             *self.layout.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let members = self.members();
@@ -451,11 +447,13 @@ impl RoomMedia {
                     voice_activity: view.speaking.contains(id),
                     recording: false,
                 };
-                (id.0, info, member.clone())
+                (id.0, info, (member.call_id.clone(), member.events.clone()))
             })
             .collect();
         entries.sort_by_key(|(id, _, _)| *id);
-        (entries.into_iter().map(|(_, info, member)| (info, member)).collect(), layout)
+        let (entries, recipients) =
+            entries.into_iter().map(|(_, info, recipient)| (info, recipient)).unzip();
+        ConfInfoRound { entries, recipients, layout }
     }
 
     /// Removes a participant from the mix; the last one stops the mixer.
@@ -542,8 +540,7 @@ async fn route(
         if pacer.poll_due(std::time::Instant::now())
             && let Some(room_media) = room_media.upgrade()
         {
-            let (conference, layout) = room_media.conference(&view);
-            send_conf_info(&room, &conference, layout);
+            send_conf_info(&room, &room_media.conference(&view));
         }
         let Some(output) = output else { continue };
         match output {
@@ -650,16 +647,24 @@ impl ConferenceView {
     }
 }
 
+/// One confInfo for everyone in the room.
+struct ConfInfoRound {
+    /// The participants, in joining order.
+    entries: Vec<ParticipantInfo>,
+    /// Each member's call and the link that carries it.
+    recipients: Vec<(String, mpsc::Sender<CallEvent>)>,
+    layout: Layout,
+}
+
 /// Sends the same confInfo to every member's call.
-fn send_conf_info(room: &RoomName, conference: &[(ParticipantInfo, Member)], layout: Layout) {
+fn send_conf_info(room: &RoomName, round: &ConfInfoRound) {
     let size = video_config().size;
-    let entries: Vec<ParticipantInfo> = conference.iter().map(|(info, _)| info.clone()).collect();
-    let body = conf_info::conf_info(&entries, size.width, size.height, layout.number());
-    debug!(room = %room, recipients = conference.len(), bytes = body.len(), "confInfo sent");
-    for (_, member) in conference {
-        let event = CallEvent::ConfInfo { call_id: member.call_id.clone(), body: body.clone() };
-        if member.events.try_send(event).is_err() {
-            debug!(room = %room, call_id = %member.call_id, "confInfo dropped: the call's link is behind");
+    let body = conf_info::conf_info(&round.entries, size.width, size.height, round.layout.number());
+    debug!(room = %room, recipients = round.recipients.len(), bytes = body.len(), "confInfo sent");
+    for (call_id, events) in &round.recipients {
+        let event = CallEvent::ConfInfo { call_id: call_id.clone(), body: body.clone() };
+        if events.try_send(event).is_err() {
+            debug!(room = %room, call_id = %call_id, "confInfo dropped: the call's link is behind");
         }
     }
 }

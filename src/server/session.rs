@@ -143,7 +143,6 @@ struct Session {
     sip: HashMap<ChannelId, StreamParser>,
     room: RoomName,
     device: DeviceId,
-    caller: AccountId,
     caller_info: CallerInfo,
     to_tag: String,
     established: bool,
@@ -182,7 +181,6 @@ impl Session {
             sip: HashMap::new(),
             room,
             device,
-            caller: caller_info.account,
             caller_info,
             to_tag: format!("{:016x}", rand::random::<u64>()),
             established: false,
@@ -277,7 +275,7 @@ impl Session {
                 self.established = true;
                 info!(
                     room = %self.room,
-                    caller_account = %self.caller,
+                    caller_account = %self.caller_info.account,
                     version = ?self.tls.protocol_version(),
                     suite = ?self.tls.negotiated_cipher_suite().map(|s| s.suite()),
                     "TLS established with the caller's published chain"
@@ -300,10 +298,10 @@ impl Session {
                     if name == "sip" && self.sip.len() < MAX_SIP_CHANNELS {
                         self.mux.accept(channel);
                         self.sip.insert(channel, StreamParser::new(Limits::stream()));
-                        debug!(room = %self.room, caller_account = %self.caller, channel = channel.0, "sip channel open");
+                        debug!(room = %self.room, caller_account = %self.caller_info.account, channel = channel.0, "sip channel open");
                     } else {
                         self.mux.decline(channel);
-                        debug!(room = %self.room, caller_account = %self.caller, %name, "declined a channel");
+                        debug!(room = %self.room, caller_account = %self.caller_info.account, %name, "declined a channel");
                     }
                 }
                 MuxEvent::Data { channel, data } => self.on_sip_bytes(channel, &data),
@@ -320,7 +318,7 @@ impl Session {
         let messages = match parser.push(data) {
             Ok(messages) => messages,
             Err(error) => {
-                warn!(room = %self.room, caller_account = %self.caller, %error, "unparsable SIP: channel closed");
+                warn!(room = %self.room, caller_account = %self.caller_info.account, %error, "unparsable SIP: channel closed");
                 self.sip.remove(&channel);
                 self.mux.close(channel);
                 return;
@@ -330,7 +328,7 @@ impl Session {
             let Message::Request(request) = message else { continue };
             info!(
                 room = %self.room,
-                caller_account = %self.caller,
+                caller_account = %self.caller_info.account,
                 method = %request.method,
                 "SIP request"
             );
@@ -348,7 +346,7 @@ impl Session {
                 Method::Bye | Method::Cancel => {
                     if let Some(call) = uas::call_id(&request).and_then(|id| self.calls.remove(&id))
                     {
-                        info!(room = %self.room, caller_account = %self.caller, streams = call.media.streams.len(), "call ended by the caller");
+                        info!(room = %self.room, caller_account = %self.caller_info.account, streams = call.media.streams.len(), "call ended by the caller");
                     }
                     uas::respond(&request, &self.to_tag)
                 }
@@ -373,7 +371,7 @@ impl Session {
     async fn answer_invites(&mut self) {
         for (channel, request) in std::mem::take(&mut self.pending_invites) {
             let admitted = match &self.door {
-                Some(door) => door.admit(self.caller).await,
+                Some(door) => door.admit(self.caller_info.account).await,
                 None => Ok(Admitted { moderator: self.caller_info.moderator, lobby: false }),
             };
             let responses = match admitted {
@@ -382,7 +380,7 @@ impl Session {
                     self.on_invite(&request, channel, admitted.lobby)
                 }
                 Err(refusal) => {
-                    info!(room = %self.room, caller_account = %self.caller, reason = %refusal, "refused a call on an open link");
+                    info!(room = %self.room, caller_account = %self.caller_info.account, reason = %refusal, "refused a call on an open link");
                     uas::reject(&request, 603, "Decline", &self.to_tag)
                 }
             };
@@ -410,7 +408,7 @@ impl Session {
                 tokio::spawn(Arc::clone(&self.media).apply_orders(call_id, orders));
             }
             Err(error) => {
-                warn!(room = %self.room, caller_account = %self.caller, %error, "confOrder refused");
+                warn!(room = %self.room, caller_account = %self.caller_info.account, %error, "confOrder refused");
             }
         }
     }
@@ -422,11 +420,11 @@ impl Session {
         };
         match dialog::MediaControl::parse(request.body()) {
             Some(dialog::MediaControl::KeyframeRequest) => {
-                debug!(room = %self.room, caller_account = %self.caller, "the caller asks for a keyframe");
+                debug!(room = %self.room, caller_account = %self.caller_info.account, "the caller asks for a keyframe");
                 call.media.request_keyframe();
             }
             Some(dialog::MediaControl::MuteState(muted)) => {
-                info!(room = %self.room, caller_account = %self.caller, muted, "the caller's microphone mute changed");
+                info!(room = %self.room, caller_account = %self.caller_info.account, muted, "the caller's microphone mute changed");
                 if let Some(call_id) = uas::call_id(request) {
                     self.media.set_local_muted(&call_id, muted);
                 }
@@ -449,7 +447,7 @@ impl Session {
                     dialog::MEDIA_CONTROL,
                     dialog::KEYFRAME_REQUEST,
                 ) {
-                    debug!(room = %self.room, caller_account = %self.caller, call_id = %call_id, "keyframe requested from the caller");
+                    debug!(room = %self.room, caller_account = %self.caller_info.account, call_id = %call_id, "keyframe requested from the caller");
                     self.mux.send(call.channel, &info);
                 }
             }
@@ -479,11 +477,11 @@ impl Session {
                         self.mux.send(call.channel, &request);
                     }
                 }
-                info!(room = %self.room, caller_account = %self.caller, call_id = %call_id, "call hung up by a moderator");
+                info!(room = %self.room, caller_account = %self.caller_info.account, call_id = %call_id, "call hung up by a moderator");
             }
             CallEvent::Vanished(call_id) => {
                 if self.calls.remove(&call_id).is_some() {
-                    info!(room = %self.room, caller_account = %self.caller, call_id = %call_id, "call ended: the caller's media stopped");
+                    info!(room = %self.room, caller_account = %self.caller_info.account, call_id = %call_id, "call ended: the caller's media stopped");
                 }
             }
         }
@@ -507,7 +505,7 @@ impl Session {
         let offer = match sdp::parse_offer(&body) {
             Ok(offer) => offer,
             Err(error) => {
-                warn!(room = %self.room, caller_account = %self.caller, %error, "offer refused");
+                warn!(room = %self.room, caller_account = %self.caller_info.account, %error, "offer refused");
                 return uas::reject(request, 488, "Not Acceptable Here", &self.to_tag);
             }
         };
@@ -521,7 +519,7 @@ impl Session {
             .join(" + ");
         let label = CallLabel {
             room: self.room.clone(),
-            caller: self.caller,
+            caller: self.caller_info.account,
             device: self.caller_info.device.clone(),
             moderator: self.caller_info.moderator,
             lobby,
@@ -556,7 +554,7 @@ impl Session {
         let contact = format!("<sips:{}@{};transport=tls>", self.device, self.link.local);
         let accepted: Vec<_> =
             offer.streams.iter().filter(|s| s.accepted()).map(|s| s.kind).collect();
-        info!(room = %self.room, caller_account = %self.caller, call_id = %call_id, streams = ?accepted, "call answered");
+        info!(room = %self.room, caller_account = %self.caller_info.account, call_id = %call_id, streams = ?accepted, "call answered");
         let dialog = Dialog::answered(request, &self.to_tag);
         self.calls.insert(call_id, Call { media, dialog, channel });
         uas::answer_invite(request, &self.to_tag, &contact, &answer)
