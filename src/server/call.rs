@@ -17,8 +17,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::media::{Member, Outgoing, RoomMedia, VideoJoin, video_config};
+use super::conference::{Member, RoomHandle};
+use super::media::{Outgoing, VideoJoin, video_config};
 use super::room::Door;
+use crate::conference::action::{Action, Who};
 use crate::identity::AccountId;
 use crate::media::rtcp::{RtcpEvent, RtcpSession};
 use crate::media::rtp::{Depacketizer, Packetizer, PayloadFormat, Received};
@@ -99,7 +101,7 @@ impl CallMedia {
         ip: IpAddr,
         offer: &Offer,
         label: CallLabel,
-        room_media: &Arc<RoomMedia>,
+        room: &RoomHandle,
         events: mpsc::Sender<CallEvent>,
         previous: Option<CallMedia>,
         door: Option<Door>,
@@ -153,7 +155,7 @@ impl CallMedia {
             (previous, door),
             parts,
             label,
-            Arc::clone(room_media),
+            room.clone(),
             video,
             keyframes_asked,
             events,
@@ -188,7 +190,7 @@ async fn run_call(
     (previous, door): (Option<tokio::task::JoinHandle<()>>, Option<Door>),
     parts: Vec<StreamParts>,
     label: CallLabel,
-    room_media: Arc<RoomMedia>,
+    room: RoomHandle,
     video: Option<VideoJoin>,
     mut keyframes_asked: mpsc::Receiver<()>,
     events: mpsc::Sender<CallEvent>,
@@ -204,12 +206,10 @@ async fn run_call(
         moderator: label.moderator,
         call_id: label.call_id.clone(),
         codecs: label.codecs.clone(),
-        video: video.is_some(),
         events: events.clone(),
         lobby: label.lobby,
     };
-    let video_input = video.as_ref().filter(|join| join.sends).map(|join| join.codec);
-    let mut participant = match room_media.join(member, video).await {
+    let mut participant = match room.join(member, video).await {
         Ok(joined) => Some(joined),
         Err(error) => {
             warn!(room = %label.room, call_id = %label.call_id, %error, "cannot join the mix");
@@ -240,7 +240,7 @@ async fn run_call(
                 match door.admit(label.caller).await {
                     Ok(admitted) if !admitted.lobby => {
                         if let Some(participant) = &participant {
-                            room_media.admit_from_lobby(participant.id, video_input).await;
+                            let _ = room.act(Action::Admit(Who::Participant(participant.id))).await;
                         }
                         in_lobby = false;
                     }

@@ -1,6 +1,7 @@
 //! `rdv run`: the DHT node and one owner task per room.
 
 mod call;
+mod conference;
 mod link;
 mod media;
 mod room;

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use super::media::RoomMedia;
+use super::conference::RoomHandle;
 use super::{link, session};
 use crate::config::LinkConfig;
 use crate::dht::InfoHash;
@@ -66,7 +66,7 @@ struct Shared {
     stop: watch::Receiver<bool>,
     chains: Mutex<HashMap<InfoHash, Caller>>,
     counters: Mutex<RequestCounters>,
-    media: Arc<RoomMedia>,
+    conference: RoomHandle,
 }
 
 /// The room's owner task: takes values at the peer key, drops junk and re-deliveries, and
@@ -101,7 +101,7 @@ pub(super) async fn serve(
         stop: stop.clone(),
         chains: Mutex::new(HashMap::new()),
         counters: Mutex::new(RequestCounters::default()),
-        media: RoomMedia::new(name.clone()),
+        conference: RoomHandle::spawn(name.clone()),
     });
     let mut task = RoomTask {
         shared: Arc::clone(&shared),
@@ -261,7 +261,7 @@ impl Shared {
                 let context = session::LinkContext {
                     room: room.clone(),
                     device: self.room.identity.device_id(),
-                    media: Arc::clone(&self.media),
+                    conference: self.conference.clone(),
                     caller_device: request.sender_id().to_string(),
                     caller_is_moderator: admitted.moderator,
                     door: self.door(),
@@ -284,7 +284,7 @@ impl Shared {
         Door {
             store: self.store.clone(),
             room: self.room.name.clone(),
-            media: Arc::clone(&self.media),
+            conference: self.conference.clone(),
         }
     }
 
@@ -348,7 +348,7 @@ impl Shared {
 pub(super) struct Door {
     store: Store,
     room: RoomName,
-    media: Arc<RoomMedia>,
+    conference: RoomHandle,
 }
 
 /// What an admitted caller may do.
@@ -367,8 +367,8 @@ impl Door {
     pub(super) async fn admit(&self, caller: AccountId) -> Result<Admitted, AdmissionError> {
         let room = self.store.room(&self.room).await?.ok_or(AdmissionError::RoomGone)?;
         let roles = self.store.roles_of(room.id, caller).await?;
-        self.media.apply_policy(&room.policy);
-        admit(&room.policy, &roles, self.media.participant_count())?;
+        self.conference.set_policy(room.policy.clone());
+        admit(&room.policy, &roles, self.conference.participant_count())?;
         let moderator = room.policy.all_moderators || roles.contains(&AccountRole::Moderator);
         let lobby = room.policy.lobby && !moderator && !roles.contains(&AccountRole::Allowed);
         Ok(Admitted { moderator, lobby })

@@ -15,8 +15,8 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::call::{CallEvent, CallLabel, CallMedia};
+use super::conference::RoomHandle;
 use super::link::IceLink;
-use super::media::RoomMedia;
 use super::room::{Admitted, Door};
 use crate::conference::info as conf_info;
 use crate::conference::order;
@@ -82,8 +82,8 @@ pub(super) struct LinkContext {
     pub(super) room: RoomName,
     /// Its device id (our SIP Contact).
     pub(super) device: DeviceId,
-    /// Its mix.
-    pub(super) media: Arc<RoomMedia>,
+    /// Its conference.
+    pub(super) conference: RoomHandle,
     /// The calling device's id.
     pub(super) caller_device: String,
     /// The caller is a moderator of the room.
@@ -107,7 +107,7 @@ pub(super) async fn serve(
     let LinkContext {
         room,
         device,
-        media,
+        conference,
         caller_device,
         caller_is_moderator,
         door,
@@ -116,7 +116,7 @@ pub(super) async fn serve(
     let room = &room;
     let info =
         CallerInfo { account: caller, device: caller_device, moderator: caller_is_moderator };
-    match Session::new(link, tls, room.clone(), device, info, media) {
+    match Session::new(link, tls, room.clone(), device, info, conference) {
         Ok(mut session) => {
             session.door = Some(door);
             let end = tokio::select! {
@@ -148,7 +148,7 @@ struct Session {
     established: bool,
     /// Calls by Call-ID.
     calls: HashMap<String, Call>,
-    media: Arc<RoomMedia>,
+    conference: RoomHandle,
     /// What the calls' media asks of the link.
     call_events: (mpsc::Sender<CallEvent>, mpsc::Receiver<CallEvent>),
     /// New INVITEs waiting for the room's admission check, with their channel.
@@ -171,7 +171,7 @@ impl Session {
         room: RoomName,
         device: DeviceId,
         caller_info: CallerInfo,
-        media: Arc<RoomMedia>,
+        conference: RoomHandle,
     ) -> Result<Self, rustls::Error> {
         let tls = ClientConnection::new(config, peer_name(link.remote.ip()))?;
         Ok(Self {
@@ -185,7 +185,7 @@ impl Session {
             to_tag: format!("{:016x}", rand::random::<u64>()),
             established: false,
             calls: HashMap::new(),
-            media,
+            conference,
             call_events: mpsc::channel(CALL_EVENTS),
             pending_invites: Vec::new(),
             door: None,
@@ -405,7 +405,7 @@ impl Session {
         };
         match order::parse(request.body()) {
             Ok(orders) => {
-                tokio::spawn(Arc::clone(&self.media).apply_orders(call_id, orders));
+                self.conference.orders(call_id, orders);
             }
             Err(error) => {
                 warn!(room = %self.room, caller_account = %self.caller_info.account, %error, "confOrder refused");
@@ -426,7 +426,7 @@ impl Session {
             Some(dialog::MediaControl::MuteState(muted)) => {
                 info!(room = %self.room, caller_account = %self.caller_info.account, muted, "the caller's microphone mute changed");
                 if let Some(call_id) = uas::call_id(request) {
-                    self.media.set_local_muted(&call_id, muted);
+                    self.conference.set_local_muted(call_id, muted);
                 }
             }
             Some(dialog::MediaControl::VoiceActivity(_)) | None => {}
@@ -533,7 +533,7 @@ impl Session {
             self.link.local.ip(),
             &offer,
             label,
-            &self.media,
+            &self.conference,
             events,
             previous,
             self.door.clone(),

@@ -1,0 +1,74 @@
+//! What happens in a room, as the admin API's event stream and webhooks tell it.
+
+use rdv_mixer::audio::ParticipantId;
+
+use crate::identity::AccountId;
+
+/// One thing that happened in a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomEvent {
+    /// A participant joined (maybe into the lobby).
+    Joined {
+        /// Its id in the room.
+        participant: ParticipantId,
+        /// Its account.
+        account: AccountId,
+        /// Its device.
+        device: String,
+        /// It waits in the lobby.
+        lobby: bool,
+    },
+    /// A participant left.
+    Left {
+        /// Its id in the room.
+        participant: ParticipantId,
+        /// Its account.
+        account: AccountId,
+        /// How long it stayed.
+        seconds: u64,
+    },
+    /// A participant's audio or video was muted or unmuted.
+    Muted {
+        /// Who.
+        participant: ParticipantId,
+        /// Audio (true) or video.
+        audio: bool,
+        /// Muted now.
+        muted: bool,
+        /// By a moderator (true) or by itself.
+        by_moderator: bool,
+    },
+    /// A hand went up or down.
+    HandRaised {
+        /// Whose.
+        participant: ParticipantId,
+        /// Raised now.
+        raised: bool,
+    },
+    /// The layout or the big tile changed.
+    LayoutChanged {
+        /// Jami's layout number (0 grid, 1 one big with small, 2 one big).
+        layout: u8,
+        /// Who is shown big.
+        active: Option<ParticipantId>,
+    },
+    /// A participant started or stopped speaking.
+    VoiceActivity {
+        /// Who.
+        participant: ParticipantId,
+        /// Speaking now.
+        speaking: bool,
+    },
+    /// A participant left the lobby.
+    Admitted {
+        /// Who.
+        participant: ParticipantId,
+    },
+    /// A call was refused at the door.
+    CallRefused {
+        /// The caller.
+        account: AccountId,
+        /// Why.
+        reason: String,
+    },
+}

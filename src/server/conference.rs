@@ -1,0 +1,849 @@
+//! A room's conference owner task: the one place that holds who is in the room and what
+//! state each participant is in. Calls, participants' Jami clients (confOrder), the door and
+//! the admin API all talk to it with [`RoomCommand`]s over one bounded channel; it runs the
+//! mixer, routes the mixer's output to the calls, sends every participant the confInfo, and
+//! tells the room's event stream what happened.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use rdv_mixer::audio::ParticipantId;
+use rdv_mixer::engine::AudioEvent;
+use rdv_mixer::layout::Layout;
+use rdv_mixer::media_room::{Command, Output};
+use rdv_mixer::video::{ParticipantTile, VideoCodec, VideoEvent};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{debug, info, trace, warn};
+
+use super::call::CallEvent;
+use super::media::{Mixer, Participant, VideoJoin, video_config};
+use crate::conference::action::{Action, Who};
+use crate::conference::event::RoomEvent;
+use crate::conference::info::{self as conf_info, Pacer, ParticipantInfo};
+use crate::conference::order::Order;
+use crate::conference::speaker::{Hysteresis, SpeakerPicker};
+use crate::identity::AccountId;
+use crate::room::{RoomName, RoomPolicy};
+
+/// Commands waiting for the owner task; senders from the network never wait for room in it
+/// (their command is dropped and logged), calls joining and the admin API do.
+const COMMAND_QUEUE: usize = 256;
+/// Events kept for slow subscribers of the room's event stream.
+const EVENT_BUFFER: usize = 1024;
+/// What a participant in the lobby hears of the room: nothing.
+const LOBBY_GAIN_DB: f32 = -120.0;
+/// Fewest time between two confInfo messages to a participant.
+const CONF_INFO_INTERVAL: Duration = Duration::from_millis(250);
+/// A newcomer gets the confInfo again this long after it joined: jamid 13.7 can lose the
+/// first one while it merges its call (interop/README.md §5.8).
+const CONF_INFO_RESEND: Duration = Duration::from_millis(1500);
+
+/// Who a call's participant is.
+#[derive(Debug, Clone)]
+pub(super) struct Member {
+    /// The caller's account.
+    pub(super) caller: AccountId,
+    /// The calling device's id.
+    pub(super) device: String,
+    /// The caller is a moderator of the room.
+    pub(super) moderator: bool,
+    /// The call.
+    pub(super) call_id: String,
+    /// Negotiated codecs, e.g. `opus/48000/2 + H264/90000`.
+    pub(super) codecs: String,
+    /// Where the call's confInfo goes: the link that carries its dialog.
+    pub(super) events: mpsc::Sender<CallEvent>,
+    /// It joins in the lobby: neither heard nor shown, hearing nothing.
+    pub(super) lobby: bool,
+}
+
+/// A member and what the room knows of it besides the mix.
+struct MemberState {
+    member: Member,
+    /// The call has a video stream.
+    video: bool,
+    /// The video it sends into the composite, when it sends any.
+    video_input: Option<VideoCodec>,
+    since: Instant,
+    joined_at: SystemTime,
+    /// It muted its own microphone (INFO mute_state).
+    local_muted: bool,
+    /// A moderator muted its audio.
+    moderator_muted: bool,
+    /// A moderator took its picture off its tile.
+    video_moderator_muted: bool,
+    /// Its hand is raised.
+    hand_raised: bool,
+    /// It waits in the lobby.
+    in_lobby: bool,
+}
+
+/// A participant as the admin API lists it.
+#[allow(dead_code)] // read by the admin API, wired next
+#[derive(Debug, Clone)]
+pub(crate) struct ParticipantView {
+    /// Its id in the room.
+    pub(crate) id: ParticipantId,
+    /// Its account.
+    pub(crate) account: AccountId,
+    /// Its device.
+    pub(crate) device: String,
+    /// Its call.
+    pub(crate) call_id: String,
+    /// A moderator.
+    pub(crate) moderator: bool,
+    /// Muted by itself.
+    pub(crate) audio_local_muted: bool,
+    /// Muted by a moderator.
+    pub(crate) audio_moderator_muted: bool,
+    /// No picture on its tile.
+    pub(crate) video_muted: bool,
+    /// Its picture taken off by a moderator.
+    pub(crate) video_moderator_muted: bool,
+    /// Its hand is up.
+    pub(crate) hand_raised: bool,
+    /// It speaks.
+    pub(crate) voice_activity: bool,
+    /// It waits in the lobby.
+    pub(crate) in_lobby: bool,
+    /// It is shown big.
+    pub(crate) active: bool,
+    /// When it joined.
+    pub(crate) joined_at: SystemTime,
+}
+
+/// The room's conference as it stands.
+#[allow(dead_code)] // read by the admin API, wired next
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    /// Jami's layout number.
+    pub(crate) layout: u8,
+    /// The participants, in joining order.
+    pub(crate) participants: Vec<ParticipantView>,
+}
+
+/// Why an action was not carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ActionError {
+    /// The action names a participant that is not in the room (the sender's fault).
+    #[error("no such participant in the room")]
+    NoSuchParticipant,
+    /// The layout number is not 0, 1 or 2 (the sender's fault).
+    #[error("no such layout")]
+    NoSuchLayout,
+    /// The room's owner task has stopped (the server is stopping).
+    #[error("the room is not running")]
+    NotRunning,
+}
+
+/// What the owner task is asked to do.
+#[allow(dead_code)] // Snapshot: sent by the admin API, wired next
+pub(super) enum RoomCommand {
+    /// A call joins the room.
+    Join {
+        member: Member,
+        video: Option<VideoJoin>,
+        reply: oneshot::Sender<Result<Participant, String>>,
+    },
+    /// A participant left (its call ended).
+    Leave(ParticipantId),
+    /// The caller of `call_id` muted or unmuted its own microphone.
+    LocalMute { call_id: String, muted: bool },
+    /// confOrders that came on call `call_id`, checked against its rights.
+    Orders { call_id: String, orders: Vec<Order> },
+    /// An action from the operator (admin API, CLI): always permitted.
+    Act { action: Action, reply: oneshot::Sender<Result<(), ActionError>> },
+    /// The room's stored policy, as read at the last admission.
+    Policy(RoomPolicy),
+    /// The conference as it stands.
+    Snapshot(oneshot::Sender<Snapshot>),
+}
+
+/// A room's conference: cheap to clone, one per call and per API request.
+#[allow(dead_code)] // events: read by the admin API, wired next
+#[derive(Clone)]
+pub(crate) struct RoomHandle {
+    room: RoomName,
+    commands: mpsc::Sender<RoomCommand>,
+    head_count: Arc<AtomicUsize>,
+    events: broadcast::Sender<RoomEvent>,
+}
+
+#[allow(dead_code)] // snapshot, subscribe, publish: used by the admin API, wired next
+impl RoomHandle {
+    /// Starts the room's conference owner task; it ends when every handle is dropped.
+    pub(super) fn spawn(room: RoomName) -> Self {
+        let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let handle = Self {
+            room: room.clone(),
+            commands,
+            head_count: Arc::default(),
+            events: events.clone(),
+        };
+        let owner = Conference {
+            room,
+            members: BTreeMap::new(),
+            next_id: 1,
+            layout: Layout::Grid,
+            active: None,
+            policy: RoomPolicy::default(),
+            mixer: None,
+            view: ConferenceView::default(),
+            pacer: Pacer::new(CONF_INFO_INTERVAL),
+            speakers: SpeakerPicker::new(Hysteresis::default()),
+            head_count: Arc::clone(&handle.head_count),
+            events,
+            commands: handle.commands.downgrade(),
+        };
+        tokio::spawn(owner.run(inbox));
+        handle
+    }
+
+    /// Joins a call to the room, starting the mixer if it is the first.
+    pub(super) async fn join(
+        &self,
+        member: Member,
+        video: Option<VideoJoin>,
+    ) -> Result<Participant, String> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(RoomCommand::Join { member, video, reply })
+            .await
+            .map_err(|_| "the room is not running".to_owned())?;
+        answer.await.map_err(|_| "the room is not running".to_owned())?
+    }
+
+    /// A participant left. Never waits: called when its call is dropped.
+    pub(super) fn leave(&self, id: ParticipantId) {
+        if let Err(mpsc::error::TrySendError::Full(command)) =
+            self.commands.try_send(RoomCommand::Leave(id))
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let commands = self.commands.clone();
+            runtime.spawn(async move { commands.send(command).await });
+        }
+    }
+
+    /// Hands the room a command from the network; a full queue drops it.
+    fn offer(&self, command: RoomCommand) {
+        if self.commands.try_send(command).is_err() {
+            warn!(room = %self.room, "the room is overloaded: a participant's command was dropped");
+        }
+    }
+
+    /// The caller of `call_id` muted or unmuted its own microphone.
+    pub(super) fn set_local_muted(&self, call_id: String, muted: bool) {
+        self.offer(RoomCommand::LocalMute { call_id, muted });
+    }
+
+    /// confOrders that came on call `call_id`.
+    pub(super) fn orders(&self, call_id: String, orders: Vec<Order>) {
+        self.offer(RoomCommand::Orders { call_id, orders });
+    }
+
+    /// Takes the room's policy as it stands: the layout of the next mixer, whether the big
+    /// tile follows the speakers.
+    pub(super) fn set_policy(&self, policy: RoomPolicy) {
+        self.offer(RoomCommand::Policy(policy));
+    }
+
+    /// Carries out an operator's action.
+    pub(crate) async fn act(&self, action: Action) -> Result<(), ActionError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(RoomCommand::Act { action, reply })
+            .await
+            .map_err(|_| ActionError::NotRunning)?;
+        answer.await.map_err(|_| ActionError::NotRunning)?
+    }
+
+    /// The conference as it stands; `None` once the room has stopped.
+    pub(crate) async fn snapshot(&self) -> Option<Snapshot> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(RoomCommand::Snapshot(reply)).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// How many participants are in (lobby included).
+    pub(crate) fn participant_count(&self) -> usize {
+        self.head_count.load(Ordering::Relaxed)
+    }
+
+    /// The room's events from now on.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<RoomEvent> {
+        self.events.subscribe()
+    }
+
+    /// Tells the room's event stream about something seen outside the owner task.
+    pub(super) fn publish(&self, event: RoomEvent) {
+        let _ = self.events.send(event);
+    }
+}
+
+/// The owner task's state.
+struct Conference {
+    room: RoomName,
+    /// By id: joining order.
+    members: BTreeMap<ParticipantId, MemberState>,
+    next_id: u64,
+    layout: Layout,
+    /// Who is shown big.
+    active: Option<ParticipantId>,
+    policy: RoomPolicy,
+    mixer: Option<Mixer>,
+    view: ConferenceView,
+    pacer: Pacer,
+    speakers: SpeakerPicker,
+    head_count: Arc<AtomicUsize>,
+    events: broadcast::Sender<RoomEvent>,
+    /// For participants' handles, without keeping the task alive.
+    commands: mpsc::WeakSender<RoomCommand>,
+}
+
+impl Conference {
+    async fn run(mut self, mut inbox: mpsc::Receiver<RoomCommand>) {
+        let mut outputs: Option<mpsc::Receiver<Output>> = None;
+        loop {
+            let wake = [self.pacer.poll_timeout(), self.speakers.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            tokio::select! {
+                command = inbox.recv() => match command {
+                    Some(command) => self.on_command(command, &mut outputs).await,
+                    None => break,
+                },
+                output = next_output(&mut outputs) => match output {
+                    Some(output) => self.on_output(output),
+                    None => outputs = None,
+                },
+                () = sleep_until_some(wake) => {}
+            }
+            let now = Instant::now();
+            if let Some(speaker) = self.speakers.poll(now)
+                && self.policy.active_speaker
+                && self.members.contains_key(&speaker)
+                && self.active != Some(speaker)
+            {
+                info!(room = %self.room, participant = speaker.0, "the big tile follows the speaker");
+                self.set_active(Some(speaker));
+            }
+            if self.pacer.poll_due(now) {
+                self.send_conf_info();
+            }
+            if self.mixer.is_some() && self.members.is_empty() {
+                self.stop_mixer();
+                outputs = None;
+            }
+        }
+        if self.mixer.is_some() {
+            self.stop_mixer();
+        }
+    }
+
+    async fn on_command(
+        &mut self,
+        command: RoomCommand,
+        outputs: &mut Option<mpsc::Receiver<Output>>,
+    ) {
+        match command {
+            RoomCommand::Join { member, video, reply } => {
+                let joined = self.join(member, video, outputs).await;
+                if let Err(Ok(participant)) = reply.send(joined) {
+                    // The call gave up waiting: its participant leaves at once.
+                    drop(participant);
+                }
+            }
+            RoomCommand::Leave(id) => self.leave(id),
+            RoomCommand::LocalMute { call_id, muted } => {
+                if let Some((id, state)) = self.by_call(&call_id) {
+                    state.local_muted = muted;
+                    let _ = self.events.send(RoomEvent::Muted {
+                        participant: id,
+                        audio: true,
+                        muted,
+                        by_moderator: false,
+                    });
+                    self.pacer.changed();
+                }
+            }
+            RoomCommand::Orders { call_id, orders } => self.on_orders(&call_id, orders),
+            RoomCommand::Act { action, reply } => {
+                info!(room = %self.room, ?action, "operator action");
+                let _ = reply.send(self.apply(action));
+            }
+            RoomCommand::Policy(policy) => self.policy = policy,
+            RoomCommand::Snapshot(reply) => {
+                let _ = reply.send(self.snapshot());
+            }
+        }
+    }
+
+    fn by_call(&mut self, call_id: &str) -> Option<(ParticipantId, &mut MemberState)> {
+        self.members
+            .iter_mut()
+            .find(|(_, state)| state.member.call_id == call_id)
+            .map(|(id, state)| (*id, state))
+    }
+
+    async fn join(
+        &mut self,
+        member: Member,
+        video: Option<VideoJoin>,
+        outputs: &mut Option<mpsc::Receiver<Output>>,
+    ) -> Result<Participant, String> {
+        let handle = RoomHandle {
+            room: self.room.clone(),
+            commands: self.commands.upgrade().ok_or("the room is stopping")?,
+            head_count: Arc::clone(&self.head_count),
+            events: self.events.clone(),
+        };
+        if self.mixer.is_none() {
+            let (mixer, started_outputs) = Mixer::start().await?;
+            self.layout = mixer_layout(self.policy.layout);
+            self.active = None;
+            mixer.send(Command::SetLayout(self.layout));
+            info!(room = %self.room, layout = ?self.layout, "mixer started");
+            self.mixer = Some(mixer);
+            *outputs = Some(started_outputs);
+            self.view = ConferenceView::default();
+        }
+        let Some(mixer) = self.mixer.as_mut() else { return Err("no mixer".into()) };
+        let id = ParticipantId(self.next_id);
+        self.next_id += 1;
+        let video_input = video.as_ref().filter(|join| join.sends).map(|join| join.codec);
+        let receivers = mixer.add(
+            id,
+            video.as_ref().map(|join| join.codec),
+            video_input.filter(|_| !member.lobby),
+        );
+        if member.lobby {
+            mixer.send(Command::SetMuted { participant: id, muted: true });
+            mixer.send(Command::SetGain { participant: id, gain_db: LOBBY_GAIN_DB });
+            info!(room = %self.room, participant = id.0, caller_account = %member.caller, "waiting in the lobby");
+        }
+        let participant = Participant {
+            id,
+            mixer: Arc::clone(&mixer.room),
+            outgoing: Some(receivers.outgoing),
+            video: receivers.video,
+            keyframes: receivers.keyframes,
+            owner: handle,
+        };
+        let _ = self.events.send(RoomEvent::Joined {
+            participant: id,
+            account: member.caller,
+            device: member.device.clone(),
+            lobby: member.lobby,
+        });
+        info!(
+            room = %self.room,
+            participant = id.0,
+            caller_account = %member.caller,
+            call_id = %member.call_id,
+            codecs = %member.codecs,
+            participants = self.members.len() + 1,
+            "participant joined"
+        );
+        let state = MemberState {
+            video: video.is_some(),
+            video_input,
+            since: Instant::now(),
+            joined_at: SystemTime::now(),
+            local_muted: false,
+            moderator_muted: false,
+            video_moderator_muted: false,
+            hand_raised: false,
+            in_lobby: member.lobby,
+            member,
+        };
+        self.members.insert(id, state);
+        self.head_count.store(self.members.len(), Ordering::Relaxed);
+        self.pacer.changed();
+        self.pacer.resend_at(Instant::now() + CONF_INFO_RESEND);
+        Ok(participant)
+    }
+
+    fn leave(&mut self, id: ParticipantId) {
+        if let Some(mixer) = &mut self.mixer {
+            mixer.remove(id);
+        }
+        self.speakers.remove(id);
+        if self.active == Some(id) {
+            self.active = None;
+        }
+        let Some(MemberState { member, since, .. }) = self.members.remove(&id) else { return };
+        self.head_count.store(self.members.len(), Ordering::Relaxed);
+        let seconds = since.elapsed().as_secs();
+        info!(
+            room = %self.room,
+            participant = id.0,
+            caller_account = %member.caller,
+            call_id = %member.call_id,
+            seconds,
+            participants = self.members.len(),
+            "participant left"
+        );
+        let _ =
+            self.events.send(RoomEvent::Left { participant: id, account: member.caller, seconds });
+        self.pacer.changed();
+    }
+
+    fn stop_mixer(&mut self) {
+        if let Some(mixer) = self.mixer.take() {
+            if mixer.dropped > 0 || mixer.dropped_video > 0 {
+                info!(room = %self.room, dropped = mixer.dropped, dropped_video = mixer.dropped_video, "packets dropped for slow calls");
+            }
+            mixer.stop();
+            info!(room = %self.room, "mixer stopped: the room is empty");
+        }
+    }
+
+    /// Carries out the confOrders that came on call `call_id`: moderators may order
+    /// anything; anyone may raise or lower their own hand. Refused orders are logged.
+    fn on_orders(&mut self, call_id: &str, orders: Vec<Order>) {
+        let Some((sender, moderator)) =
+            self.by_call(call_id).map(|(_, state)| (state.member.caller, state.member.moderator))
+        else {
+            return;
+        };
+        for order in orders {
+            let action = Action::from(order);
+            if !action.permitted(sender, moderator) {
+                info!(room = %self.room, caller_account = %sender, ?action, "order refused: not a moderator");
+                continue;
+            }
+            match self.apply(action.clone()) {
+                Ok(()) => {
+                    info!(room = %self.room, caller_account = %sender, ?action, "order carried out")
+                }
+                Err(error) => {
+                    info!(room = %self.room, caller_account = %sender, ?action, %error, "order not carried out")
+                }
+            }
+        }
+    }
+
+    /// The participants an action is about.
+    fn targets(&self, who: &Who) -> Vec<ParticipantId> {
+        match who {
+            Who::Participant(id) => {
+                self.members.contains_key(id).then_some(*id).into_iter().collect()
+            }
+            Who::Account(target) => self
+                .members
+                .iter()
+                .filter(|(_, state)| {
+                    state.member.caller == target.account
+                        && target
+                            .device
+                            .as_ref()
+                            .is_none_or(|device| *device == state.member.device)
+                })
+                .map(|(id, _)| *id)
+                .collect(),
+        }
+    }
+
+    /// Carries out an action. A participant named by id must be in the room; orders about
+    /// an account that is not in are no-ops, as in Jami.
+    fn apply(&mut self, action: Action) -> Result<(), ActionError> {
+        let targets = |who: &Who| {
+            let ids = self.targets(who);
+            if ids.is_empty() && matches!(who, Who::Participant(_)) {
+                Err(ActionError::NoSuchParticipant)
+            } else {
+                Ok(ids)
+            }
+        };
+        match action {
+            Action::SetLayout(number) => {
+                let layout = Layout::from_number(number).ok_or(ActionError::NoSuchLayout)?;
+                self.layout = layout;
+                if let Some(mixer) = &self.mixer {
+                    mixer.send(Command::SetLayout(layout));
+                }
+                self.layout_changed();
+            }
+            Action::SetActive(who) => {
+                let id = match who {
+                    Some(who) => targets(&who)?.first().copied(),
+                    None => None,
+                };
+                self.set_active(id);
+            }
+            Action::MuteAudio { who, muted } => {
+                for id in targets(&who)? {
+                    self.force_mute(id, muted);
+                }
+            }
+            Action::MuteAll => {
+                let ids: Vec<_> = self
+                    .members
+                    .iter()
+                    .filter(|(_, state)| !state.member.moderator)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in ids {
+                    self.force_mute(id, true);
+                }
+            }
+            Action::MuteVideo { who, muted } => {
+                for id in targets(&who)? {
+                    self.mute_video(id, muted);
+                }
+            }
+            Action::Hangup(who) => {
+                for id in targets(&who)? {
+                    if let Some(state) = self.members.get(&id) {
+                        let call = state.member.call_id.clone();
+                        let _ = state.member.events.try_send(CallEvent::Hangup(call));
+                    }
+                }
+            }
+            Action::RaiseHand { who, raised } => {
+                for id in targets(&who)? {
+                    if let Some(state) = self.members.get_mut(&id)
+                        && state.hand_raised != raised
+                    {
+                        state.hand_raised = raised;
+                        let _ = self.events.send(RoomEvent::HandRaised { participant: id, raised });
+                    }
+                }
+            }
+            Action::Admit(who) => {
+                for id in targets(&who)? {
+                    self.admit(id);
+                }
+            }
+        }
+        self.pacer.changed();
+        Ok(())
+    }
+
+    fn set_active(&mut self, id: Option<ParticipantId>) {
+        self.active = id;
+        if let Some(mixer) = &self.mixer {
+            mixer.send(Command::SetActive(id));
+        }
+        self.layout_changed();
+        self.pacer.changed();
+    }
+
+    fn layout_changed(&self) {
+        let _ = self
+            .events
+            .send(RoomEvent::LayoutChanged { layout: self.layout.number(), active: self.active });
+    }
+
+    fn force_mute(&mut self, id: ParticipantId, muted: bool) {
+        let Some(state) = self.members.get_mut(&id) else { return };
+        state.moderator_muted = muted;
+        if !state.in_lobby
+            && let Some(mixer) = &self.mixer
+        {
+            mixer.send(Command::SetMuted { participant: id, muted });
+        }
+        let _ = self.events.send(RoomEvent::Muted {
+            participant: id,
+            audio: true,
+            muted,
+            by_moderator: true,
+        });
+    }
+
+    fn mute_video(&mut self, id: ParticipantId, muted: bool) {
+        let Some(state) = self.members.get_mut(&id) else { return };
+        state.video_moderator_muted = muted;
+        if !state.in_lobby
+            && let Some(mixer) = &self.mixer
+        {
+            let video = if muted { None } else { state.video_input };
+            mixer.send(Command::SetVideo { participant: id, video });
+        }
+        let _ = self.events.send(RoomEvent::Muted {
+            participant: id,
+            audio: false,
+            muted,
+            by_moderator: true,
+        });
+    }
+
+    /// Lets a participant in from the lobby: heard (unless force-muted), hearing, shown.
+    fn admit(&mut self, id: ParticipantId) {
+        let Some(state) = self.members.get_mut(&id).filter(|state| state.in_lobby) else {
+            return;
+        };
+        state.in_lobby = false;
+        info!(room = %self.room, participant = id.0, caller_account = %state.member.caller, "admitted from the lobby");
+        if let Some(mixer) = &self.mixer {
+            mixer.send(Command::SetMuted { participant: id, muted: state.moderator_muted });
+            mixer.send(Command::SetGain { participant: id, gain_db: 0.0 });
+            let video = state.video_input.filter(|_| !state.video_moderator_muted);
+            mixer.send(Command::SetVideo { participant: id, video });
+        }
+        let _ = self.events.send(RoomEvent::Admitted { participant: id });
+    }
+
+    fn on_output(&mut self, output: Output) {
+        if self.view.apply(&output) {
+            self.pacer.changed();
+        }
+        let Some(mixer) = self.mixer.as_mut() else { return };
+        match output {
+            Output::Audio(packet) => {
+                mixer.route_audio(&packet.listeners, packet.index, &packet.payload)
+            }
+            Output::Video(frame) => mixer.route_video(frame),
+            Output::VideoEvent(VideoEvent::KeyframeNeeded(participant)) => {
+                mixer.keyframe_needed(participant);
+            }
+            Output::VideoEvent(VideoEvent::InputFailed { participant, error }) => {
+                warn!(room = %self.room, participant = participant.0, %error, "video input failed");
+            }
+            Output::VideoEvent(VideoEvent::TilesChanged(tiles)) => {
+                debug!(room = %self.room, tiles = tiles.len(), "composite layout changed");
+            }
+            Output::Failed(error) => warn!(room = %self.room, %error, "mixer failure"),
+            Output::AudioEvent(AudioEvent::VoiceActivity { participant, active }) => {
+                debug!(room = %self.room, participant = participant.0, active, "voice activity");
+                self.speakers.voice(participant, active, Instant::now());
+                let _ =
+                    self.events.send(RoomEvent::VoiceActivity { participant, speaking: active });
+            }
+            Output::AudioEvent(AudioEvent::Levels(levels)) => {
+                let levels: Vec<String> =
+                    levels.iter().map(|(id, level)| format!("{}:{level:.0}", id.0)).collect();
+                trace!(room = %self.room, levels = %levels.join(" "), "audio levels (dBFS)");
+            }
+            Output::AudioEvent(AudioEvent::InputFailed { participant, error }) => {
+                warn!(room = %self.room, participant = participant.0, %error, "audio input failed");
+            }
+            Output::AudioEvent(AudioEvent::OutputFailed { listeners, error }) => {
+                warn!(room = %self.room, ?listeners, %error, "audio output failed");
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let participants = self
+            .members
+            .iter()
+            .map(|(id, state)| ParticipantView {
+                id: *id,
+                account: state.member.caller,
+                device: state.member.device.clone(),
+                call_id: state.member.call_id.clone(),
+                moderator: state.member.moderator,
+                audio_local_muted: state.local_muted,
+                audio_moderator_muted: state.moderator_muted,
+                video_muted: !self.view.tiles.get(id).is_some_and(|tile| tile.has_video),
+                video_moderator_muted: state.video_moderator_muted,
+                hand_raised: state.hand_raised,
+                voice_activity: self.view.speaking.contains(id),
+                in_lobby: state.in_lobby,
+                active: self.active == Some(*id),
+                joined_at: state.joined_at,
+            })
+            .collect();
+        Snapshot { layout: self.layout.number(), participants }
+    }
+
+    /// Sends every member (lobby included: it sees who is in) the confInfo of the room now:
+    /// everyone but the lobby, in joining order.
+    fn send_conf_info(&self) {
+        let entries: Vec<ParticipantInfo> = self
+            .members
+            .iter()
+            .filter(|(_, state)| !state.in_lobby)
+            .map(|(id, state)| {
+                let member = &state.member;
+                let tile = self.view.tiles.get(id);
+                let rect = tile.map(|tile| tile.rect).unwrap_or_default();
+                let stream = if state.video { "video" } else { "audio" };
+                ParticipantInfo {
+                    uri: format!("{}@ring.dht", member.caller),
+                    device: member.device.clone(),
+                    sink_id: format!("{}_{stream}_0", member.call_id),
+                    active: self.active == Some(*id),
+                    x: rect.x,
+                    y: rect.y,
+                    w: rect.w,
+                    h: rect.h,
+                    video_muted: !tile.is_some_and(|tile| tile.has_video),
+                    audio_local_muted: state.local_muted,
+                    audio_moderator_muted: state.moderator_muted,
+                    is_moderator: member.moderator,
+                    hand_raised: state.hand_raised,
+                    voice_activity: self.view.speaking.contains(id),
+                    recording: false,
+                }
+            })
+            .collect();
+        let size = video_config().size;
+        let body = conf_info::conf_info(&entries, size.width, size.height, self.layout.number());
+        debug!(room = %self.room, recipients = self.members.len(), bytes = body.len(), "confInfo sent");
+        for state in self.members.values() {
+            let call_id = state.member.call_id.clone();
+            let event = CallEvent::ConfInfo { call_id, body: body.clone() };
+            if state.member.events.try_send(event).is_err() {
+                debug!(room = %self.room, call_id = %state.member.call_id, "confInfo dropped: the call's link is behind");
+            }
+        }
+    }
+}
+
+/// The mixer's layout for the stored one.
+fn mixer_layout(layout: crate::room::Layout) -> Layout {
+    match layout {
+        crate::room::Layout::Grid => Layout::Grid,
+        crate::room::Layout::OneBigWithSmall => Layout::OneBigWithSmall,
+        crate::room::Layout::OneBig => Layout::OneBig,
+    }
+}
+
+/// What the mixer says of the conference: where the tiles are, who speaks.
+#[derive(Debug, Default)]
+struct ConferenceView {
+    tiles: std::collections::HashMap<ParticipantId, ParticipantTile>,
+    speaking: HashSet<ParticipantId>,
+}
+
+impl ConferenceView {
+    /// Takes in a mixer output; whether participants see a change.
+    fn apply(&mut self, output: &Output) -> bool {
+        match output {
+            Output::VideoEvent(VideoEvent::TilesChanged(tiles)) => {
+                self.tiles = tiles.iter().map(|tile| (tile.participant, *tile)).collect();
+                true
+            }
+            Output::AudioEvent(AudioEvent::VoiceActivity { participant, active }) => {
+                if *active {
+                    self.speaking.insert(*participant)
+                } else {
+                    self.speaking.remove(participant)
+                }
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The mixer's next output; pending while there is no mixer.
+async fn next_output(outputs: &mut Option<mpsc::Receiver<Output>>) -> Option<Output> {
+    match outputs {
+        Some(outputs) => outputs.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `at`, or forever.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
