@@ -1,0 +1,92 @@
+//! The trait the server implements so that the API can read and steer its rooms.
+//!
+//! Handlers check authentication and validate input, then delegate to [`Control`]; they hold
+//! no room state of their own. Room names arrive as the client spelled them (names are unique
+//! regardless of case); account ids arrive validated and lower-cased.
+
+use std::future::Future;
+
+use tokio::sync::broadcast;
+
+use crate::ApiError;
+use crate::types::{
+    AccountRoleEntry, Action, CreateRoom, Event, Participant, Policy, PolicyPatch, Role,
+    RoomDetail, RoomSummary, TokenInfo,
+};
+
+/// What the admin API needs from the server.
+pub trait Control: Clone + Send + Sync + 'static {
+    /// Every room, in a stable order.
+    fn rooms(&self) -> impl Future<Output = Result<Vec<RoomSummary>, ApiError>> + Send;
+
+    /// One room in full.
+    fn room(&self, room: &str) -> impl Future<Output = Result<RoomDetail, ApiError>> + Send;
+
+    /// Creates a room (and its Jami account).
+    fn create_room(
+        &self,
+        request: CreateRoom,
+    ) -> impl Future<Output = Result<RoomDetail, ApiError>> + Send;
+
+    /// Deletes a room, ending its conference.
+    fn delete_room(&self, room: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
+
+    /// Changes a room's policy and returns it as it now is.
+    fn update_policy(
+        &self,
+        room: &str,
+        patch: PolicyPatch,
+    ) -> impl Future<Output = Result<Policy, ApiError>> + Send;
+
+    /// The room's participants, lobby included.
+    fn participants(
+        &self,
+        room: &str,
+    ) -> impl Future<Output = Result<Vec<Participant>, ApiError>> + Send;
+
+    /// Every moderation action, same command as a moderator's Jami client sends.
+    fn act(&self, room: &str, action: Action) -> impl Future<Output = Result<(), ApiError>> + Send;
+
+    /// Grants (`granted`) or withdraws a role from an account (40 lower-case hex characters).
+    fn set_role(
+        &self,
+        room: &str,
+        account: &str,
+        role: Role,
+        granted: bool,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+
+    /// Every role held in the room.
+    fn roles(
+        &self,
+        room: &str,
+    ) -> impl Future<Output = Result<Vec<AccountRoleEntry>, ApiError>> + Send;
+
+    /// Room tokens: stored as SHA-256 hex of the token; the API crate makes and hashes tokens
+    /// (see [`token_sha256_hex`](crate::token_sha256_hex)).
+    fn add_room_token(
+        &self,
+        room: &str,
+        token_sha256_hex: String,
+        label: String,
+    ) -> impl Future<Output = Result<TokenInfo, ApiError>> + Send;
+
+    /// Revokes one of the room's tokens; [`ApiError::NotFound`] if the room has no such token.
+    fn revoke_room_token(
+        &self,
+        room: &str,
+        token_id: i64,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+
+    /// Which room (name) a token hash grants, if any.
+    fn room_of_token(
+        &self,
+        token_sha256_hex: &str,
+    ) -> impl Future<Output = Result<Option<String>, ApiError>> + Send;
+
+    /// Live events: of one room, or all rooms when None.
+    fn events(&self, room: Option<&str>) -> Result<broadcast::Receiver<Event>, ApiError>;
+
+    /// Ready to take calls (DHT bootstrapped, rooms published).
+    fn ready(&self) -> bool;
+}
