@@ -4,6 +4,7 @@
 //! documents every key.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -50,6 +51,81 @@ pub struct Config {
     pub dht: DhtConfig,
     /// Device links: how callers connect.
     pub link: LinkConfig,
+    /// The admin HTTP API.
+    pub api: ApiConfig,
+}
+
+/// The admin HTTP API's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Whether the server serves the API at all.
+    pub enabled: bool,
+    /// Address and port it listens on; port 0 picks a free one (logged at start).
+    pub listen: SocketAddr,
+    /// The bearer token that grants every route; without one only room tokens work, and the
+    /// API listens on loopback only.
+    pub admin_token: Option<AdminToken>,
+}
+
+/// The admin API's bearer token; never shown in logs or debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// The token itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+/// The address the admin API listens on by default.
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8474";
+
+/// The admin API as written in files and the environment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawApi {
+    enabled: bool,
+    listen: String,
+    admin_token: String,
+}
+
+impl Default for RawApi {
+    fn default() -> Self {
+        Self { enabled: true, listen: DEFAULT_API_LISTEN.to_owned(), admin_token: String::new() }
+    }
+}
+
+impl RawApi {
+    fn validate(self) -> Result<ApiConfig, ConfigError> {
+        let listen: SocketAddr = self.listen.parse().map_err(|_| ConfigError::InvalidValue {
+            key: "api.listen",
+            reason: format!("{:?} is not an IP:PORT address", self.listen),
+        })?;
+        let token = self.admin_token.trim();
+        if token.chars().any(|c| !c.is_ascii_graphic()) {
+            return Err(ConfigError::InvalidValue {
+                key: "api.admin_token",
+                reason: "only printable ASCII characters without spaces are allowed".into(),
+            });
+        }
+        let admin_token = (!token.is_empty()).then(|| AdminToken(token.to_owned()));
+        let auth = rdv_admin_api::AuthConfig {
+            admin_token: admin_token.as_ref().map(|token| token.expose().to_owned()),
+        };
+        if self.enabled
+            && let Err(reason) = auth.allows_listen(&listen)
+        {
+            return Err(ConfigError::InvalidValue { key: "api.admin_token", reason });
+        }
+        Ok(ApiConfig { enabled: self.enabled, listen, admin_token })
+    }
 }
 
 /// Device links (ICE-TCP, then TLS) configuration.
@@ -172,6 +248,7 @@ struct RawConfig {
     log: RawLog,
     dht: DhtConfig,
     link: LinkConfig,
+    api: RawApi,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,6 +265,7 @@ impl Default for RawConfig {
             log: RawLog::default(),
             dht: DhtConfig::default(),
             link: LinkConfig::default(),
+            api: RawApi::default(),
         }
     }
 }
@@ -287,6 +365,7 @@ impl RawConfig {
             log: LogConfig { filter, format: self.log.format },
             dht: self.dht,
             link: self.link,
+            api: self.api.validate()?,
         })
     }
 }

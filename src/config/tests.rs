@@ -176,3 +176,31 @@ fn link_addresses_parse_and_are_checked() {
         assert!(error.contains("link"), "{bad}: {error}");
     }
 }
+
+#[test]
+fn the_api_listens_on_loopback_without_a_token_and_elsewhere_only_with_one() {
+    let config = load("", &[], &Overrides::default()).unwrap();
+    assert!(config.api.enabled);
+    assert_eq!(config.api.listen, DEFAULT_API_LISTEN.parse().unwrap());
+    assert_eq!(config.api.admin_token, None);
+
+    let public = [("RDV_API__LISTEN", "0.0.0.0:8474")];
+    let error = load("", &public, &Overrides::default()).unwrap_err().to_string();
+    assert!(error.contains("api.admin_token"), "{error}");
+    let short = [("RDV_API__LISTEN", "0.0.0.0:8474"), ("RDV_API__ADMIN_TOKEN", "short")];
+    assert!(load("", &short, &Overrides::default()).is_err());
+    let good =
+        [("RDV_API__LISTEN", "0.0.0.0:8474"), ("RDV_API__ADMIN_TOKEN", "0123456789abcdef-x")];
+    let config = load("", &good, &Overrides::default()).unwrap();
+    assert_eq!(config.api.admin_token.as_ref().unwrap().expose(), "0123456789abcdef-x");
+    assert!(!format!("{config:?}").contains("0123456789abcdef"), "the token is never shown");
+
+    let disabled = [("RDV_API__LISTEN", "0.0.0.0:8474"), ("RDV_API__ENABLED", "false")];
+    assert!(!load("", &disabled, &Overrides::default()).unwrap().api.enabled);
+    for (key, value) in [("RDV_API__LISTEN", "localhost"), ("RDV_API__ADMIN_TOKEN", "a b c")] {
+        let error = load("", &[(key, value)], &Overrides::default()).unwrap_err().to_string();
+        assert!(error.contains("api."), "{error}");
+    }
+    let error = load("[api]\nport = 1\n", &[], &Overrides::default()).unwrap_err().to_string();
+    assert!(error.contains("port"), "{error}");
+}

@@ -6,8 +6,10 @@
 //! (`$n` placeholders, standard types) so that a PostgreSQL backend can share it.
 
 mod rooms;
+mod tokens;
 
 pub use rooms::DeletedRoom;
+pub use tokens::RoomToken;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -145,3 +145,29 @@ async fn a_damaged_room_is_named() {
     assert_eq!(deleted.name, "broken");
     assert!(store.rooms().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn room_tokens_grant_their_room_until_revoked_or_the_room_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let (lobby, alpha) = (name("Lobby"), name("alpha"));
+    store.create_room(&lobby, &identity(0), &RoomPolicy::default(), 1).await.unwrap();
+    store.create_room(&alpha, &identity(1), &RoomPolicy::default(), 1).await.unwrap();
+    let hash = "ab".repeat(32);
+    let token = store.add_room_token(&name("LOBBY"), &hash, "bot", 5).await.unwrap().unwrap();
+    assert_eq!((token.label.as_str(), token.created_at), ("bot", 5));
+    assert!(
+        store.add_room_token(&name("nowhere"), &"cd".repeat(32), "x", 5).await.unwrap().is_none()
+    );
+    assert!(store.add_room_token(&alpha, &hash, "again", 5).await.is_err(), "hashes are unique");
+
+    assert_eq!(store.room_of_token(&hash).await.unwrap().as_deref(), Some("Lobby"));
+    assert_eq!(store.room_tokens(&lobby).await.unwrap(), [token.clone()]);
+    assert!(!store.revoke_room_token(&alpha, token.id).await.unwrap(), "not alpha's token");
+    assert!(store.revoke_room_token(&lobby, token.id).await.unwrap());
+    assert_eq!(store.room_of_token(&hash).await.unwrap(), None);
+
+    store.add_room_token(&lobby, &hash, "bot", 6).await.unwrap().unwrap();
+    store.delete_room(&lobby).await.unwrap().unwrap();
+    assert_eq!(store.room_of_token(&hash).await.unwrap(), None, "deleted with its room");
+}
