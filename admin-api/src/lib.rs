@@ -30,7 +30,8 @@ use axum::routing::get;
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
 
 pub use crate::auth::{AuthConfig, token_sha256_hex};
 pub use crate::control::Control;
@@ -91,7 +92,8 @@ pub fn router<C: Control>(control: C, auth: AuthConfig) -> Router {
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed);
     let limits = ServiceBuilder::new()
-        .layer(TraceLayer::new_for_http())
+        // Handlers log their own failures; a 503 from /readyz is no error worth a line.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
         .layer(HandleErrorLayer::new(error::layer_error))
         .load_shed()
         .layer(GlobalConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))

@@ -20,6 +20,9 @@ pub(super) async fn run(config: &Config) -> anyhow::Result<()> {
             tracing::warn!(room = %room.name, %error, "the room's certificates are not valid now");
         }
     }
+    if rooms.is_empty() {
+        tracing::warn!("no rooms yet: create one with `rdv room create NAME` or the admin API");
+    }
     tracing::info!(rooms = rooms.len(), data_dir = %data_dir.path().display(), "starting");
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut terminate =
@@ -30,7 +33,7 @@ pub(super) async fn run(config: &Config) -> anyhow::Result<()> {
             _ = terminate.recv() => {}
         }
     };
-    rdv::server::run(config, store.clone(), rooms, shutdown).await?;
+    rdv::server::run(config, store.clone(), shutdown).await?;
     store.close().await;
     Ok(())
 }

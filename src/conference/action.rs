@@ -50,6 +50,15 @@ pub enum Action {
     },
     /// Let a participant in from the lobby.
     Admit(Who),
+    /// Make a participant a moderator, or no longer one (the operator's only).
+    SetModerator {
+        /// Who.
+        who: Who,
+        /// A moderator now.
+        moderator: bool,
+    },
+    /// A text message to everyone in the room (SIP MESSAGE text/plain, shown in the call).
+    Chat(String),
 }
 
 impl From<Order> for Action {

@@ -47,6 +47,13 @@ pub(super) enum CallEvent {
     Vanished(String),
     /// A moderator hung this call up: end it (BYE).
     Hangup(String),
+    /// Send the caller a text message, shown in its call (SIP MESSAGE, text/plain).
+    Chat {
+        /// The call.
+        call_id: String,
+        /// The text.
+        text: String,
+    },
     /// Send the conference's state to the caller (SIP MESSAGE, confInfo).
     ConfInfo {
         /// The call.

@@ -81,7 +81,6 @@ struct MemberState {
 }
 
 /// A participant as the admin API lists it.
-#[allow(dead_code)] // read by the admin API, wired next
 #[derive(Debug, Clone)]
 pub(crate) struct ParticipantView {
     /// Its id in the room.
@@ -115,7 +114,6 @@ pub(crate) struct ParticipantView {
 }
 
 /// The room's conference as it stands.
-#[allow(dead_code)] // read by the admin API, wired next
 #[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
     /// Jami's layout number.
@@ -139,7 +137,6 @@ pub(crate) enum ActionError {
 }
 
 /// What the owner task is asked to do.
-#[allow(dead_code)] // Snapshot: sent by the admin API, wired next
 pub(super) enum RoomCommand {
     /// A call joins the room.
     Join {
@@ -162,7 +159,6 @@ pub(super) enum RoomCommand {
 }
 
 /// A room's conference: cheap to clone, one per call and per API request.
-#[allow(dead_code)] // events: read by the admin API, wired next
 #[derive(Clone)]
 pub(crate) struct RoomHandle {
     room: RoomName,
@@ -171,7 +167,6 @@ pub(crate) struct RoomHandle {
     events: broadcast::Sender<RoomEvent>,
 }
 
-#[allow(dead_code)] // snapshot, subscribe, publish: used by the admin API, wired next
 impl RoomHandle {
     /// Starts the room's conference owner task; it ends when every handle is dropped.
     pub(super) fn spawn(room: RoomName) -> Self {
@@ -617,6 +612,22 @@ impl Conference {
             Action::Admit(who) => {
                 for id in targets(&who)? {
                     self.admit(id);
+                }
+            }
+            Action::SetModerator { who, moderator } => {
+                for id in targets(&who)? {
+                    if let Some(state) = self.members.get_mut(&id) {
+                        state.member.moderator = moderator;
+                    }
+                }
+            }
+            Action::Chat(text) => {
+                for state in self.members.values().filter(|state| !state.in_lobby) {
+                    let call_id = state.member.call_id.clone();
+                    let event = CallEvent::Chat { call_id, text: text.clone() };
+                    if state.member.events.try_send(event).is_err() {
+                        debug!(room = %self.room, call_id = %state.member.call_id, "chat message dropped: the call's link is behind");
+                    }
                 }
             }
         }

@@ -12,6 +12,7 @@ use tracing::{debug, info, warn};
 
 use super::conference::RoomHandle;
 use super::{link, session};
+use crate::conference::event::RoomEvent;
 use crate::config::LinkConfig;
 use crate::dht::InfoHash;
 use crate::dht::crypto::PrivateKey;
@@ -85,6 +86,7 @@ pub(super) async fn serve(
     store: Store,
     room: Room,
     link: Arc<LinkConfig>,
+    conference: RoomHandle,
     mut stop: watch::Receiver<bool>,
 ) {
     let name = room.name.clone();
@@ -101,7 +103,7 @@ pub(super) async fn serve(
         stop: stop.clone(),
         chains: Mutex::new(HashMap::new()),
         counters: Mutex::new(RequestCounters::default()),
-        conference: RoomHandle::spawn(name.clone()),
+        conference,
     });
     let mut task = RoomTask {
         shared: Arc::clone(&shared),
@@ -239,6 +241,8 @@ impl Shared {
                     refused,
                     "refused a caller: no answer sent"
                 );
+                let reason = refusal.to_string();
+                self.conference.publish(RoomEvent::CallRefused { account: caller, reason });
                 return;
             }
         };

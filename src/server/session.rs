@@ -18,6 +18,7 @@ use super::call::{CallEvent, CallLabel, CallMedia};
 use super::conference::RoomHandle;
 use super::link::IceLink;
 use super::room::{Admitted, Door};
+use crate::conference::event::RoomEvent;
 use crate::conference::info as conf_info;
 use crate::conference::order;
 use crate::identity::{AccountId, DeviceId};
@@ -42,6 +43,8 @@ const MAX_SIP_CHANNELS: usize = 4;
 const MAX_CALLS: usize = 4;
 /// Events from the calls' media queued for the link.
 const CALL_EVENTS: usize = 16;
+/// Content type of an in-call text message, as Jami sends and shows it.
+const CHAT_CONTENT_TYPE: &str = "text/plain";
 
 /// Why a link ended.
 #[derive(Debug, thiserror::Error)]
@@ -381,6 +384,10 @@ impl Session {
                 }
                 Err(refusal) => {
                     info!(room = %self.room, caller_account = %self.caller_info.account, reason = %refusal, "refused a call on an open link");
+                    self.conference.publish(RoomEvent::CallRefused {
+                        account: self.caller_info.account,
+                        reason: refusal.to_string(),
+                    });
                     uas::reject(&request, 603, "Decline", &self.to_tag)
                 }
             };
@@ -452,17 +459,10 @@ impl Session {
                 }
             }
             CallEvent::ConfInfo { call_id, body } => {
-                let local = self.link.local;
-                let Some(call) = self.calls.get_mut(&call_id) else { return };
-                let Some(dialog) = call.dialog.as_mut() else { return };
-                match dialog.request(Method::Message, local, conf_info::CONTENT_TYPE, &body) {
-                    Some(message) => {
-                        self.mux.send(call.channel, &message);
-                    }
-                    None => {
-                        warn!(room = %self.room, call_id = %call_id, bytes = body.len(), "confInfo too large for one SIP message: not sent")
-                    }
-                }
+                self.send_message(&call_id, conf_info::CONTENT_TYPE, &body);
+            }
+            CallEvent::Chat { call_id, text } => {
+                self.send_message(&call_id, CHAT_CONTENT_TYPE, &text);
             }
             CallEvent::Hangup(call_id) => {
                 let local = self.link.local;
@@ -483,6 +483,21 @@ impl Session {
                 if self.calls.remove(&call_id).is_some() {
                     info!(room = %self.room, caller_account = %self.caller_info.account, call_id = %call_id, "call ended: the caller's media stopped");
                 }
+            }
+        }
+    }
+
+    /// Sends an in-dialog MESSAGE on call `call_id`, if it is still up.
+    fn send_message(&mut self, call_id: &str, content_type: &str, body: &str) {
+        let local = self.link.local;
+        let Some(call) = self.calls.get_mut(call_id) else { return };
+        let Some(dialog) = call.dialog.as_mut() else { return };
+        match dialog.request(Method::Message, local, content_type, body) {
+            Some(message) => {
+                self.mux.send(call.channel, &message);
+            }
+            None => {
+                warn!(room = %self.room, call_id = %call_id, content_type, bytes = body.len(), "message too large for one SIP message: not sent")
             }
         }
     }

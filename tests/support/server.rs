@@ -12,6 +12,9 @@ use super::common::Rdv;
 /// Every wait on the server is bounded by this.
 const WAIT: Duration = Duration::from_secs(30);
 
+/// The admin API token of servers started by tests.
+pub const ADMIN_TOKEN: &str = "rdv-test-admin-token-0123456789";
+
 /// Server log lines printed when a test fails.
 const SHOWN_ON_FAILURE: usize = 400;
 
@@ -39,6 +42,8 @@ impl Server {
             .current_dir(rdv.path())
             .env("RDV_DHT__PORT", "0")
             .env("RDV_DHT__IPV6", "false")
+            .env("RDV_API__LISTEN", "127.0.0.1:0")
+            .env("RDV_API__ADMIN_TOKEN", ADMIN_TOKEN)
             .stderr(Stdio::piped())
             .stdout(Stdio::null());
         let mut child = command.spawn().unwrap();
@@ -52,6 +57,13 @@ impl Server {
             }
         });
         Self { child, lines, seen: Vec::new() }
+    }
+
+    /// The admin API's address (`IP:PORT`), once it listens.
+    pub fn api_address(&mut self) -> String {
+        let line = self.wait_for(&["admin API listening"]);
+        let address = line.split_whitespace().find_map(|field| field.strip_prefix("address="));
+        address.unwrap_or_else(|| panic!("no address in {line:?}")).to_owned()
     }
 
     /// Waits for a log line containing every one of `parts`.
