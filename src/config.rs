@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
 
+use crate::webhooks::WebhookConfig;
+
 /// Config file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "rdv.toml";
 
@@ -53,6 +55,47 @@ pub struct Config {
     pub link: LinkConfig,
     /// The admin HTTP API.
     pub api: ApiConfig,
+    /// The Prometheus metrics listener.
+    pub metrics: MetricsConfig,
+    /// Where room events are POSTed, signed.
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// The Prometheus metrics listener, apart from the API so that it can be scraped without a
+/// token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Whether the server serves `/metrics` at all.
+    pub enabled: bool,
+    /// Address and port it listens on; port 0 picks a free one (logged at start).
+    pub listen: SocketAddr,
+}
+
+/// The address the metrics listener uses by default.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9474";
+
+/// The metrics listener as written in files and the environment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawMetrics {
+    enabled: bool,
+    listen: String,
+}
+
+impl Default for RawMetrics {
+    fn default() -> Self {
+        Self { enabled: true, listen: DEFAULT_METRICS_LISTEN.to_owned() }
+    }
+}
+
+impl RawMetrics {
+    fn validate(self) -> Result<MetricsConfig, ConfigError> {
+        let listen = self.listen.parse().map_err(|_| ConfigError::InvalidValue {
+            key: "metrics.listen",
+            reason: format!("{:?} is not an IP:PORT address", self.listen),
+        })?;
+        Ok(MetricsConfig { enabled: self.enabled, listen })
+    }
 }
 
 /// The admin HTTP API's configuration.
@@ -249,6 +292,8 @@ struct RawConfig {
     dht: DhtConfig,
     link: LinkConfig,
     api: RawApi,
+    metrics: RawMetrics,
+    webhooks: Vec<WebhookConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -266,6 +311,8 @@ impl Default for RawConfig {
             dht: DhtConfig::default(),
             link: LinkConfig::default(),
             api: RawApi::default(),
+            metrics: RawMetrics::default(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -360,12 +407,20 @@ impl RawConfig {
                 reason: format!("{} is not between 1 and 3600 seconds", self.link.beacon_interval),
             });
         }
+        for webhook in &self.webhooks {
+            webhook.validate().map_err(|error| ConfigError::InvalidValue {
+                key: "webhooks",
+                reason: error.to_string(),
+            })?;
+        }
         Ok(Config {
             data_dir: self.data_dir,
             log: LogConfig { filter, format: self.log.format },
             dht: self.dht,
             link: self.link,
             api: self.api.validate()?,
+            metrics: self.metrics.validate()?,
+            webhooks: self.webhooks,
         })
     }
 }

@@ -1,8 +1,8 @@
 //! The admin API with real Jami clients: three jamid 13.7 callers in a room, steered over
 //! HTTP as an operator or a meeting bot would. A mute through the API takes that caller's
 //! tone away from the others; mute-all silences everyone; a kick ends the call; a chat
-//! message arrives at each jamid as an in-call message; and the room's event stream tells
-//! joins, mutes and leaves in the order they happened.
+//! message arrives at each jamid as an in-call message; the room's event stream tells
+//! joins, mutes and leaves in the order they happened; and the metrics count the calls.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -118,6 +118,16 @@ fn the_admin_api_steers_a_room_of_real_jami_callers() {
     harness.run(&["wait-state", "carol", "OVER", "--call", &calls[2], "--timeout", "10"]);
     events.next("left", |kind| kind["participant"] == carol);
     assert_eq!(api.participants("lobby").len(), 2);
+
+    // The metrics count what happened: three calls answered, each set up once, two left in.
+    assert_eq!(api.metric(r#"rdv_calls_total{outcome="answered"}"#), 3.0);
+    assert_eq!(api.metric("rdv_call_setup_seconds_count"), 3.0);
+    assert_eq!(api.metric(r#"rdv_participants{room="lobby"}"#), 2.0);
+    assert_eq!(api.metric("rdv_rooms"), 1.0);
+    assert!(api.metric("rdv_mixer_cpu_seconds_total") > 0.0);
+    assert!(api.metric("rdv_dht_nodes{family=\"ipv4\"}") >= 1.0);
+    let setup = api.metric("rdv_call_setup_seconds_sum") / 3.0;
+    eprintln!("mean call setup: {setup:.2} s (verified connection request to call answered)");
 
     // Errors are JSON with a stable code: an unknown participant, a wrong token, a bad body.
     let (status, body) = api.request("POST", "/api/v1/rooms/lobby/participants/999/kick", None);

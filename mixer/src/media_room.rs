@@ -119,6 +119,28 @@ pub enum SendError {
 pub struct MediaRoom {
     commands: Option<SyncSender<Command>>,
     thread: Option<JoinHandle<()>>,
+    cpu: Option<CpuClock>,
+}
+
+/// The CPU time of one thread, read from Linux's `/proc` from any thread.
+#[derive(Debug, Clone)]
+pub struct CpuClock {
+    schedstat: std::path::PathBuf,
+}
+
+impl CpuClock {
+    /// The clock of the calling thread; `None` where `/proc/thread-self` is missing.
+    fn of_this_thread() -> Option<Self> {
+        let task = std::fs::read_link("/proc/thread-self").ok()?;
+        Some(Self { schedstat: std::path::Path::new("/proc").join(task).join("schedstat") })
+    }
+
+    /// CPU time the thread has used so far; `None` once it has ended.
+    pub fn elapsed(&self) -> Option<Duration> {
+        let text = std::fs::read_to_string(&self.schedstat).ok()?;
+        let nanos = text.split_whitespace().next()?.parse().ok()?;
+        Some(Duration::from_nanos(nanos))
+    }
 }
 
 impl MediaRoom {
@@ -135,7 +157,7 @@ impl MediaRoom {
             .spawn(move || {
                 let mixer = match VideoMixer::new(video) {
                     Ok(mixer) => {
-                        let _ = ready.send(Ok(()));
+                        let _ = ready.send(Ok(CpuClock::of_this_thread()));
                         mixer
                     }
                     Err(error) => {
@@ -147,10 +169,17 @@ impl MediaRoom {
             })
             .map_err(|e| MediaError::Setup(format!("media thread: {e}")))?;
         match started.recv() {
-            Ok(Ok(())) => Ok((Self { commands: Some(commands), thread: Some(thread) }, receiver)),
+            Ok(Ok(cpu)) => {
+                Ok((Self { commands: Some(commands), thread: Some(thread), cpu }, receiver))
+            }
             Ok(Err(error)) => Err(error),
             Err(_) => Err(MediaError::Setup("the media thread ended while starting".into())),
         }
+    }
+
+    /// The media thread's CPU clock, where the system tells it.
+    pub fn cpu_clock(&self) -> Option<&CpuClock> {
+        self.cpu.as_ref()
     }
 
     /// Queues a command without blocking.

@@ -89,6 +89,9 @@ async fn commands_in_frames_and_events_out_in_real_time() {
         }
     }
     let room = sender.join().unwrap();
+    // Mixing 1.5 s of three participants with video took some CPU time on the media thread.
+    let cpu = room.cpu_clock().and_then(|clock| clock.elapsed()).unwrap();
+    assert!(cpu > Duration::ZERO, "{cpu:?}");
 
     // Participant 1 hears 0 and 2, not itself.
     let mut decoder = OpusDecoder::new().unwrap();

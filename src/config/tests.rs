@@ -204,3 +204,34 @@ fn the_api_listens_on_loopback_without_a_token_and_elsewhere_only_with_one() {
     let error = load("[api]\nport = 1\n", &[], &Overrides::default()).unwrap_err().to_string();
     assert!(error.contains("port"), "{error}");
 }
+
+#[test]
+fn metrics_have_a_listener_of_their_own() {
+    let config = load("", &[], &Overrides::default()).unwrap();
+    assert!(config.metrics.enabled);
+    assert_eq!(config.metrics.listen, DEFAULT_METRICS_LISTEN.parse().unwrap());
+    let config =
+        load("[metrics]\nlisten = \"0.0.0.0:9100\"\n", &[], &Overrides::default()).unwrap();
+    assert_eq!(config.metrics.listen, "0.0.0.0:9100".parse().unwrap());
+    let error = load("", &[("RDV_METRICS__LISTEN", "nowhere")], &Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("metrics.listen"), "{error}");
+}
+
+#[test]
+fn webhooks_are_checked_at_load() {
+    let good = "[[webhooks]]\nurl = \"https://hooks.example.net/rdv\"\nsecret = \"0123456789abcdef\"\nevents = [\"joined\", \"left\"]\n";
+    let config = load(good, &[], &Overrides::default()).unwrap();
+    assert_eq!(config.webhooks.len(), 1);
+    assert_eq!(config.webhooks[0].events, ["joined", "left"]);
+    for bad in [
+        "[[webhooks]]\nurl = \"ftp://x\"\nsecret = \"0123456789abcdef\"\n",
+        "[[webhooks]]\nurl = \"http://x\"\nsecret = \"short\"\n",
+        "[[webhooks]]\nurl = \"http://x\"\nsecret = \"0123456789abcdef\"\nevents = [\"dance\"]\n",
+        "[[webhooks]]\nurl = \"http://x\"\nsecret = \"0123456789abcdef\"\nretries = 3\n",
+    ] {
+        let error = load(bad, &[], &Overrides::default()).unwrap_err().to_string();
+        assert!(error.contains("webhooks") || error.contains("retries"), "{error}");
+    }
+}

@@ -75,6 +75,17 @@ pub struct RtcpSession {
     /// The middle 32 bits of the caller's last sender report's NTP time, and when it came.
     last_sender_report: Option<(u32, Instant)>,
     next_report: Instant,
+    /// What the last reception report said, until taken.
+    reception: Option<ReceptionStats>,
+}
+
+/// What one reception report said about the caller's stream.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReceptionStats {
+    /// Packets lost since the previous report.
+    pub lost: u64,
+    /// Interarrival jitter.
+    pub jitter: Duration,
 }
 
 impl RtcpSession {
@@ -89,7 +100,13 @@ impl RtcpSession {
             received: None,
             last_sender_report: None,
             next_report: now + REPORT_INTERVAL,
+            reception: None,
         }
+    }
+
+    /// What the last reception report said, once.
+    pub fn take_reception(&mut self) -> Option<ReceptionStats> {
+        self.reception.take()
     }
 
     /// Counts an RTP packet we sent.
@@ -266,6 +283,12 @@ impl RtcpSession {
         } else {
             ((lost_interval << 8) / i64::from(expected_interval)).min(255) as u8
         };
+        self.reception = Some(ReceptionStats {
+            lost: u64::try_from(lost_interval).unwrap_or(0),
+            jitter: Duration::from_secs_f64(
+                received.jitter.max(0.0) / f64::from(self.clock_rate.max(1)),
+            ),
+        });
         let (last_sender_report, delay) = match self.last_sender_report {
             Some((middle, at)) => {
                 let since = now.saturating_duration_since(at).as_secs_f64();

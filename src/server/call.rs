@@ -29,6 +29,7 @@ use crate::net::ice::tcp::Credentials;
 use crate::net::ice::udp::{IceUdpComponent, UdpReceived};
 use crate::room::RoomName;
 use crate::sip::sdp::{Direction, LocalStream, MediaKind, Offer, SrtpKey};
+use crate::telemetry::metrics::Metrics;
 
 /// A stream that receives nothing at all (no RTP, no RTCP, no ICE keep-alive) for this long
 /// is given up: its caller has vanished (Jami sends RTCP and ICE keep-alives even when muted).
@@ -236,7 +237,8 @@ async fn run_call(
                 },
             },
         });
-        streams.spawn(serve_stream(part, label.clone(), mix, events.clone()));
+        let metrics = Arc::clone(room.metrics());
+        streams.spawn(serve_stream(part, label.clone(), mix, events.clone(), metrics));
     }
     let mut in_lobby = label.lobby && participant.is_some();
     let mut lobby_check = tokio::time::interval(LOBBY_CHECK);
@@ -336,6 +338,7 @@ async fn serve_stream(
     label: CallLabel,
     mut mix: Option<StreamMix>,
     events: mpsc::Sender<CallEvent>,
+    metrics: Arc<Metrics>,
 ) {
     let StreamParts { kind, sockets, mut components, mut srtp, format, payload_type } = parts;
     let [rtp, rtcp] = sockets;
@@ -389,6 +392,9 @@ async fn serve_stream(
             }
             () = tokio::time::sleep_until(Instant::from_std(reports.poll_timeout())) => {
                 let report = reports.poll_report(std::time::Instant::now(), std::time::SystemTime::now());
+                if let Some(reception) = reports.take_reception() {
+                    metrics.reception(reception.lost, reception.jitter);
+                }
                 if let (Some(report), Some(to)) = (report, components[1].selected())
                     && let Ok(protected) = srtp.protect_rtcp(&report)
                 {

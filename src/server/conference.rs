@@ -5,14 +5,14 @@
 //! tells the room's event stream what happened.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use rdv_mixer::audio::ParticipantId;
 use rdv_mixer::engine::AudioEvent;
 use rdv_mixer::layout::Layout;
-use rdv_mixer::media_room::{Command, Output};
+use rdv_mixer::media_room::{Command, CpuClock, Output};
 use rdv_mixer::video::{ParticipantTile, VideoCodec, VideoEvent};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info, trace, warn};
@@ -26,6 +26,7 @@ use crate::conference::order::Order;
 use crate::conference::speaker::{Hysteresis, SpeakerPicker};
 use crate::identity::AccountId;
 use crate::room::{RoomName, RoomPolicy};
+use crate::telemetry::metrics::Metrics;
 
 /// Commands waiting for the owner task; senders from the network never wait for room in it
 /// (their command is dropped and logged), calls joining and the admin API do.
@@ -165,11 +166,14 @@ pub(crate) struct RoomHandle {
     commands: mpsc::Sender<RoomCommand>,
     head_count: Arc<AtomicUsize>,
     events: broadcast::Sender<RoomEvent>,
+    metrics: Arc<Metrics>,
+    /// The running mixer's CPU clock, for the metrics.
+    mixer_cpu: Arc<Mutex<Option<CpuClock>>>,
 }
 
 impl RoomHandle {
     /// Starts the room's conference owner task; it ends when every handle is dropped.
-    pub(super) fn spawn(room: RoomName) -> Self {
+    pub(super) fn spawn(room: RoomName, metrics: Arc<Metrics>) -> Self {
         let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let handle = Self {
@@ -177,6 +181,8 @@ impl RoomHandle {
             commands,
             head_count: Arc::default(),
             events: events.clone(),
+            metrics,
+            mixer_cpu: Arc::default(),
         };
         let owner = Conference {
             room,
@@ -192,6 +198,8 @@ impl RoomHandle {
             head_count: Arc::clone(&handle.head_count),
             events,
             commands: handle.commands.downgrade(),
+            metrics: Arc::clone(&handle.metrics),
+            mixer_cpu: Arc::clone(&handle.mixer_cpu),
         };
         tokio::spawn(owner.run(inbox));
         handle
@@ -272,6 +280,17 @@ impl RoomHandle {
         self.events.subscribe()
     }
 
+    /// The server's metrics.
+    pub(super) fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// CPU time of the room's running mixer (zero when none runs).
+    pub(super) fn mixer_cpu(&self) -> Duration {
+        let clock = self.mixer_cpu.lock().unwrap_or_else(PoisonError::into_inner);
+        clock.as_ref().and_then(CpuClock::elapsed).unwrap_or_default()
+    }
+
     /// Tells the room's event stream about something seen outside the owner task.
     pub(super) fn publish(&self, event: RoomEvent) {
         let _ = self.events.send(event);
@@ -296,6 +315,8 @@ struct Conference {
     events: broadcast::Sender<RoomEvent>,
     /// For participants' handles, without keeping the task alive.
     commands: mpsc::WeakSender<RoomCommand>,
+    metrics: Arc<Metrics>,
+    mixer_cpu: Arc<Mutex<Option<CpuClock>>>,
 }
 
 impl Conference {
@@ -395,6 +416,8 @@ impl Conference {
             commands: self.commands.upgrade().ok_or("the room is stopping")?,
             head_count: Arc::clone(&self.head_count),
             events: self.events.clone(),
+            metrics: Arc::clone(&self.metrics),
+            mixer_cpu: Arc::clone(&self.mixer_cpu),
         };
         if self.mixer.is_none() {
             let (mixer, started_outputs) = Mixer::start().await?;
@@ -402,6 +425,8 @@ impl Conference {
             self.active = None;
             mixer.send(Command::SetLayout(self.layout));
             info!(room = %self.room, layout = ?self.layout, "mixer started");
+            *self.mixer_cpu.lock().unwrap_or_else(PoisonError::into_inner) =
+                mixer.room.cpu_clock().cloned();
             self.mixer = Some(mixer);
             *outputs = Some(started_outputs);
             self.view = ConferenceView::default();
@@ -492,8 +517,11 @@ impl Conference {
             if mixer.dropped > 0 || mixer.dropped_video > 0 {
                 info!(room = %self.room, dropped = mixer.dropped, dropped_video = mixer.dropped_video, "packets dropped for slow calls");
             }
+            let clock = self.mixer_cpu.lock().unwrap_or_else(PoisonError::into_inner).take();
+            let cpu = clock.as_ref().and_then(CpuClock::elapsed).unwrap_or_default();
+            self.metrics.mixer_stopped(cpu);
             mixer.stop();
-            info!(room = %self.room, "mixer stopped: the room is empty");
+            info!(room = %self.room, cpu_ms = cpu.as_millis(), "mixer stopped: the room is empty");
         }
     }
 

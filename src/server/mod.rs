@@ -5,6 +5,7 @@ mod call;
 mod conference;
 mod link;
 mod media;
+mod metrics;
 mod registry;
 mod room;
 mod session;
@@ -22,6 +23,8 @@ use crate::dht::InfoHash;
 use crate::dht::driver::{DriverConfig, spawn};
 use crate::dht::node::NodeConfig;
 use crate::store::{Store, StoreError};
+use crate::telemetry::metrics::Metrics;
+use crate::webhooks::Webhooks;
 use registry::Registry;
 
 pub use room::RequestCounters;
@@ -46,6 +49,20 @@ pub enum ServerError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The metrics listener's address could not be bound (the operator's configuration).
+    #[error("cannot listen for metrics on {address}: {source}")]
+    MetricsSocket {
+        /// The configured address.
+        address: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The webhooks could not be set up.
+    #[error("webhooks: {0}")]
+    Webhooks(crate::webhooks::WebhooksError),
+    /// The all-rooms event stream is missing (a bug).
+    #[error("the all-rooms event stream is missing")]
+    NoEventStream,
     /// The rooms could not be read.
     #[error("cannot read the rooms: {0}")]
     Store(StoreError),
@@ -54,6 +71,9 @@ pub enum ServerError {
 /// How often the served rooms are brought in line with the store (rooms created or deleted
 /// by the CLI, policy changes) and readiness is checked.
 const SYNC_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How long queued webhook deliveries get when the server stops.
+const WEBHOOK_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs the stored rooms on the DHT, and the admin API, until `shutdown` completes.
 pub async fn run(
@@ -74,19 +94,36 @@ pub async fn run(
     let (dht, dht_task) = spawn(driver)
         .await
         .map_err(|source| ServerError::DhtSocket { port: config.dht.port, source })?;
-    let rooms = Arc::new(Registry::new(dht.clone(), store, Arc::new(config.link.clone())));
-    let (api_stop, api_stopped) = watch::channel(false);
+    let metrics = Arc::new(Metrics::new());
+    let link = Arc::new(config.link.clone());
+    let rooms = Arc::new(Registry::new(dht.clone(), store, link, Arc::clone(&metrics)));
+    let (listeners_stop, listeners_stopped) = watch::channel(false);
     let api = if config.api.enabled {
-        let mut stopped = api_stopped.clone();
-        let stop = async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        };
-        let task = api::serve(&config.api, Arc::clone(&rooms), stop)
+        let task = api::serve(&config.api, Arc::clone(&rooms), stop_signal(&listeners_stopped))
             .await
             .map_err(|source| ServerError::ApiSocket { address: config.api.listen, source })?;
         Some(task)
     } else {
         None
+    };
+    let metrics_task = if config.metrics.enabled {
+        let task = metrics::serve(
+            config.metrics.listen,
+            metrics,
+            Arc::clone(&rooms),
+            stop_signal(&listeners_stopped),
+        )
+        .await
+        .map_err(|source| ServerError::MetricsSocket { address: config.metrics.listen, source })?;
+        Some(task)
+    } else {
+        None
+    };
+    let events = rooms.events(None).ok_or(ServerError::NoEventStream)?;
+    let webhooks = if config.webhooks.is_empty() {
+        None
+    } else {
+        Some(Webhooks::spawn(&config.webhooks, events).map_err(ServerError::Webhooks)?)
     };
     rooms.sync().await.map_err(ServerError::Store)?;
     let mut shutdown = std::pin::pin!(shutdown);
@@ -105,13 +142,27 @@ pub async fn run(
     }
     info!("shutting down");
     rooms.set_ready(false);
-    let _ = api_stop.send(true);
+    let _ = listeners_stop.send(true);
     rooms.stop_all().await;
-    if let Some(api) = api {
-        let _ = api.await;
+    if let Some(webhooks) = webhooks {
+        let abandoned = webhooks.shutdown(WEBHOOK_GRACE).await;
+        if abandoned > 0 {
+            warn!(abandoned, "webhook deliveries abandoned at shutdown");
+        }
+    }
+    for task in [api, metrics_task].into_iter().flatten() {
+        let _ = task.await;
     }
     drop(rooms);
     drop(dht);
     let _ = dht_task.await;
     Ok(())
+}
+
+/// Completes once `stop` turns true.
+fn stop_signal(stop: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    let mut stop = stop.clone();
+    async move {
+        let _ = stop.wait_for(|stopping| *stopping).await;
+    }
 }

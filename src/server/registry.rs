@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rdv_admin_api::types::Event as ApiEvent;
 use tokio::sync::{broadcast, watch};
@@ -18,6 +18,7 @@ use crate::config::LinkConfig;
 use crate::dht::driver::DhtHandle;
 use crate::room::{Room, RoomId, RoomName};
 use crate::store::{Store, StoreError};
+use crate::telemetry::metrics::Metrics;
 
 /// Events kept for slow readers of the event streams.
 const EVENT_BUFFER: usize = 1024;
@@ -26,6 +27,8 @@ const EVENT_BUFFER: usize = 1024;
 struct Running {
     /// Its store key: a room deleted and created again under the same name is a new room.
     id: RoomId,
+    /// Its name as created.
+    name: RoomName,
     conference: RoomHandle,
     /// The room's events as the API tells them.
     events: broadcast::Sender<ApiEvent>,
@@ -46,11 +49,17 @@ pub(crate) struct Registry {
     all_events: broadcast::Sender<ApiEvent>,
     /// The DHT answered and the stored rooms are being served.
     ready: AtomicBool,
+    metrics: Arc<Metrics>,
 }
 
 impl Registry {
     /// An empty registry; [`Registry::sync`] starts the stored rooms.
-    pub(super) fn new(dht: DhtHandle, store: Store, link: Arc<LinkConfig>) -> Self {
+    pub(super) fn new(
+        dht: DhtHandle,
+        store: Store,
+        link: Arc<LinkConfig>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             dht,
             store,
@@ -59,6 +68,7 @@ impl Registry {
             syncing: tokio::sync::Mutex::new(()),
             all_events: broadcast::channel(EVENT_BUFFER).0,
             ready: AtomicBool::new(false),
+            metrics,
         }
     }
 
@@ -105,7 +115,7 @@ impl Registry {
 
     /// Starts serving `room`.
     fn start(&self, room: Room) -> Running {
-        let conference = RoomHandle::spawn(room.name.clone());
+        let conference = RoomHandle::spawn(room.name.clone(), Arc::clone(&self.metrics));
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         tokio::spawn(forward_events(
             room.name.clone(),
@@ -114,7 +124,7 @@ impl Registry {
             self.all_events.clone(),
         ));
         let (stop, stopped) = watch::channel(false);
-        let id = room.id;
+        let (id, name) = (room.id, room.name.clone());
         let task = tokio::spawn(super::room::serve(
             self.dht.clone(),
             self.store.clone(),
@@ -123,7 +133,7 @@ impl Registry {
             conference.clone(),
             stopped,
         ));
-        Running { id, conference, events, stop, task }
+        Running { id, name, conference, events, stop, task }
     }
 
     /// Stops serving the room named `name` (in any case), ending its calls; false when it was
@@ -172,6 +182,22 @@ impl Registry {
                 self.running().get(&name.to_ascii_lowercase()).map(|entry| entry.events.subscribe())
             }
         }
+    }
+
+    /// Participants per served room, and the CPU time of the mixers running now.
+    pub(super) fn load(&self) -> (Vec<(String, usize)>, Duration) {
+        let running = self.running();
+        let rooms = running
+            .values()
+            .map(|entry| (entry.name.to_string(), entry.conference.participant_count()))
+            .collect();
+        let cpu = running.values().map(|entry| entry.conference.mixer_cpu()).sum();
+        (rooms, cpu)
+    }
+
+    /// The DHT node's state; `None` once it has stopped.
+    pub(super) async fn dht_status(&self) -> Option<crate::dht::driver::DhtStatus> {
+        self.dht.status().await.ok()
     }
 
     /// Marks the server ready (or not) to take calls.

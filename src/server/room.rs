@@ -27,6 +27,7 @@ use crate::presence::{
 };
 use crate::room::{AccountRole, Refusal, Room, RoomName, admit};
 use crate::store::{Store, StoreError};
+use crate::telemetry::metrics::CallOutcome;
 
 /// Request ids remembered to drop re-deliveries (values live up to 10 minutes).
 const TREATED_MEMORY: usize = 4096;
@@ -220,6 +221,7 @@ impl Shared {
             self.count(|c| c.unverified_sender += 1);
             return;
         };
+        let verified_at = std::time::Instant::now();
         self.count(|c| c.verified += 1);
         info!(
             room = %self.room.name,
@@ -243,6 +245,11 @@ impl Shared {
                 );
                 let reason = refusal.to_string();
                 self.conference.publish(RoomEvent::CallRefused { account: caller, reason });
+                let outcome = match refusal {
+                    AdmissionError::Refused(_) => CallOutcome::Refused,
+                    AdmissionError::Store(_) | AdmissionError::RoomGone => CallOutcome::Failed,
+                };
+                self.conference.metrics().call(outcome);
                 return;
             }
         };
@@ -270,10 +277,12 @@ impl Shared {
                     caller_is_moderator: admitted.moderator,
                     door: self.door(),
                     beacon_interval: Duration::from_secs(self.link.beacon_interval),
+                    requested_at: verified_at,
                 };
                 session::serve(link, tls, caller, context, self.stop.clone()).await;
             }
             Err(error) => {
+                self.conference.metrics().call(CallOutcome::Failed);
                 warn!(room = %room, caller_account = %caller, %error, "device link failed")
             }
         }

@@ -29,6 +29,7 @@ use crate::room::RoomName;
 use crate::sip::dialog::{self, Dialog};
 use crate::sip::sdp;
 use crate::sip::uas;
+use crate::telemetry::metrics::CallOutcome;
 
 /// Longest TLS handshake (Jami allows 40 s; a live peer needs well under one).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -95,6 +96,9 @@ pub(super) struct LinkContext {
     pub(super) door: Door,
     /// Silence after which the link is probed with a beacon.
     pub(super) beacon_interval: Duration,
+    /// When the caller's connection request was verified: its first call's setup time
+    /// counts from there.
+    pub(super) requested_at: Instant,
 }
 
 /// Serves one device link until it ends, probing it with a beacon after the context's
@@ -115,13 +119,15 @@ pub(super) async fn serve(
         caller_is_moderator,
         door,
         beacon_interval,
+        requested_at,
     } = context;
     let room = &room;
     let info =
         CallerInfo { account: caller, device: caller_device, moderator: caller_is_moderator };
-    match Session::new(link, tls, room.clone(), device, info, conference) {
+    match Session::new(link, tls, room.clone(), device, info, conference.clone()) {
         Ok(mut session) => {
             session.door = Some(door);
+            session.requested_at = Some(requested_at);
             let end = tokio::select! {
                 end = session.run(beacon_interval) => end,
                 _ = stop.wait_for(|stopping| *stopping) => SessionEnd::Shutdown,
@@ -135,7 +141,10 @@ pub(super) async fn serve(
                 "device link closed"
             );
         }
-        Err(error) => warn!(room = %room, caller_account = %caller, %error, "TLS setup failed"),
+        Err(error) => {
+            conference.metrics().call(CallOutcome::Failed);
+            warn!(room = %room, caller_account = %caller, %error, "TLS setup failed");
+        }
     }
 }
 
@@ -157,6 +166,8 @@ struct Session {
     /// New INVITEs waiting for the room's admission check, with their channel.
     pending_invites: Vec<(ChannelId, sipx_sip::Request)>,
     door: Option<Door>,
+    /// When the connection request was verified, until the link's first call is answered.
+    requested_at: Option<Instant>,
 }
 
 /// An answered call on this link.
@@ -192,6 +203,7 @@ impl Session {
             call_events: mpsc::channel(CALL_EVENTS),
             pending_invites: Vec::new(),
             door: None,
+            requested_at: None,
         })
     }
 
@@ -388,6 +400,7 @@ impl Session {
                         account: self.caller_info.account,
                         reason: refusal.to_string(),
                     });
+                    self.conference.metrics().call(CallOutcome::Refused);
                     uas::reject(&request, 603, "Decline", &self.to_tag)
                 }
             };
@@ -521,6 +534,7 @@ impl Session {
             Ok(offer) => offer,
             Err(error) => {
                 warn!(room = %self.room, caller_account = %self.caller_info.account, %error, "offer refused");
+                self.conference.metrics().call(CallOutcome::Failed);
                 return uas::reject(request, 488, "Not Acceptable Here", &self.to_tag);
             }
         };
@@ -544,6 +558,7 @@ impl Session {
         let events = self.call_events.0.clone();
         // A re-INVITE replaces the call's media: new ports, ICE session and keys.
         let previous = self.calls.remove(&call_id).map(|call| call.media);
+        let reinvite = previous.is_some();
         let media = match CallMedia::start(
             self.link.local.ip(),
             &offer,
@@ -556,6 +571,7 @@ impl Session {
             Ok(media) => media,
             Err(error) => {
                 warn!(room = %self.room, %error, "cannot open media sockets");
+                self.conference.metrics().call(CallOutcome::Failed);
                 return uas::reject(request, 500, "Server Internal Error", &self.to_tag);
             }
         };
@@ -570,6 +586,10 @@ impl Session {
         let accepted: Vec<_> =
             offer.streams.iter().filter(|s| s.accepted()).map(|s| s.kind).collect();
         info!(room = %self.room, caller_account = %self.caller_info.account, call_id = %call_id, streams = ?accepted, "call answered");
+        if !reinvite {
+            let setup = self.requested_at.take().map(|at| at.elapsed());
+            self.conference.metrics().call_answered(setup);
+        }
         let dialog = Dialog::answered(request, &self.to_tag);
         self.calls.insert(call_id, Call { media, dialog, channel });
         uas::answer_invite(request, &self.to_tag, &contact, &answer)

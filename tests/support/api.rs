@@ -18,12 +18,15 @@ const WAIT: Duration = Duration::from_secs(20);
 pub struct Api {
     prefix: Vec<String>,
     base: String,
+    metrics: String,
 }
 
 impl Api {
     /// The API of `server`, which runs in `harness`'s namespace.
     pub fn new(harness: &Harness, server: &mut Server) -> Self {
-        Self { prefix: harness.exec_prefix(), base: format!("http://{}", server.api_address()) }
+        let base = format!("http://{}", server.api_address());
+        let metrics = format!("http://{}/metrics", server.metrics_address());
+        Self { prefix: harness.exec_prefix(), base, metrics }
     }
 
     fn curl(&self, args: &[&str]) -> Command {
@@ -77,6 +80,18 @@ impl Api {
         } else {
             serde_json::from_str(&text).unwrap()
         }
+    }
+
+    /// The value of the Prometheus sample `name` (with its labels, as in
+    /// `rdv_calls_total{outcome="answered"}`) on the metrics listener; 0 when absent.
+    pub fn metric(&self, name: &str) -> f64 {
+        let output = self.curl(&[&self.metrics]).output().unwrap();
+        assert!(output.status.success(), "curl {} failed: {output:?}", self.metrics);
+        let text = String::from_utf8_lossy(&output.stdout);
+        text.lines()
+            .filter_map(|line| line.rsplit_once(' '))
+            .find(|(sample, _)| *sample == name)
+            .map_or(0.0, |(_, value)| value.parse().unwrap())
     }
 
     /// The room's participants.

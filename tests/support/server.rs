@@ -43,6 +43,7 @@ impl Server {
             .env("RDV_DHT__PORT", "0")
             .env("RDV_DHT__IPV6", "false")
             .env("RDV_API__LISTEN", "127.0.0.1:0")
+            .env("RDV_METRICS__LISTEN", "127.0.0.1:0")
             .env("RDV_API__ADMIN_TOKEN", ADMIN_TOKEN)
             .stderr(Stdio::piped())
             .stdout(Stdio::null());
@@ -62,6 +63,13 @@ impl Server {
     /// The admin API's address (`IP:PORT`), once it listens.
     pub fn api_address(&mut self) -> String {
         let line = self.wait_for(&["admin API listening"]);
+        let address = line.split_whitespace().find_map(|field| field.strip_prefix("address="));
+        address.unwrap_or_else(|| panic!("no address in {line:?}")).to_owned()
+    }
+
+    /// The metrics listener's address (`IP:PORT`), once it listens.
+    pub fn metrics_address(&mut self) -> String {
+        let line = self.wait_for(&["metrics listening"]);
         let address = line.split_whitespace().find_map(|field| field.strip_prefix("address="));
         address.unwrap_or_else(|| panic!("no address in {line:?}")).to_owned()
     }

@@ -1,5 +1,7 @@
 //! Logging: `tracing` events to standard error, as text or JSON, filtered by `log.filter`.
-//! Text is coloured only when standard error is a terminal.
+//! Text is coloured only when standard error is a terminal. Metrics: [`metrics`].
+
+pub mod metrics;
 
 use std::io::IsTerminal as _;
 
