@@ -4,15 +4,20 @@
 //! routes, matched case-insensitively on the room name. Routes are grouped by the level they
 //! need and each group carries its middleware ([`require_admin`], [`require_room`]), so a
 //! route cannot be added without one.
+//!
+//! The token comes from the `Authorization` header. The event-stream groups alone
+//! ([`TokenSource::HeaderOrQuery`]) also take it from an `access_token` query parameter on a
+//! `GET` without that header, because a browser's `EventSource` cannot send headers. The
+//! checks and the rate limiting are the same wherever the token comes from.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, RawPathParams, Request, State};
-use axum::http::HeaderMap;
+use axum::extract::{ConnectInfo, Query, RawPathParams, Request, State};
 use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, Method, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -103,6 +108,34 @@ impl AuthState {
     }
 }
 
+/// The query parameter that may carry the token on event-stream routes.
+pub(crate) const ACCESS_TOKEN_PARAM: &str = "access_token";
+
+/// Where a group's middleware looks for the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenSource {
+    /// The `Authorization: Bearer` header only.
+    Header,
+    /// The header or, on a `GET` without one, the [`ACCESS_TOKEN_PARAM`] query parameter.
+    /// Only for event streams: their URLs are not logged with the query, and they change
+    /// nothing.
+    HeaderOrQuery,
+}
+
+/// What a group's middleware runs with: the shared state, and where to find the token.
+pub(crate) struct Guard<C> {
+    /// The shared state.
+    pub(crate) state: ApiState<C>,
+    /// Where the token may come from.
+    pub(crate) source: TokenSource,
+}
+
+impl<C: Clone> Clone for Guard<C> {
+    fn clone(&self) -> Self {
+        Self { state: self.state.clone(), source: self.source }
+    }
+}
+
 /// Whom a request's token stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Principal {
@@ -112,12 +145,12 @@ enum Principal {
 
 /// Middleware for admin-only routes: a room token gets 403.
 pub(crate) async fn require_admin<C: Control>(
-    State(state): State<ApiState<C>>,
+    State(guard): State<Guard<C>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let (client, token) = (client_ip(&request), bearer_token(request.headers()));
-    match authenticate(&state, client, token).await {
+    let (client, token) = (client_ip(&request), request_token(&request, guard.source));
+    match authenticate(&guard.state, client, token).await {
         Ok(Principal::Admin) => next.run(request).await,
         Ok(Principal::Room(_)) => ApiError::Forbidden.into_response(),
         Err(response) => response,
@@ -126,7 +159,7 @@ pub(crate) async fn require_admin<C: Control>(
 
 /// Middleware for a room's routes (path parameter `room`): the admin token, or that room's.
 pub(crate) async fn require_room<C: Control>(
-    State(state): State<ApiState<C>>,
+    State(guard): State<Guard<C>>,
     params: Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
     request: Request,
     next: Next,
@@ -138,8 +171,8 @@ pub(crate) async fn require_room<C: Control>(
         return ApiError::Internal(format!("route {} has no room parameter", request.uri().path()))
             .into_response();
     };
-    let (client, token) = (client_ip(&request), bearer_token(request.headers()));
-    match authenticate(&state, client, token).await {
+    let (client, token) = (client_ip(&request), request_token(&request, guard.source));
+    match authenticate(&guard.state, client, token).await {
         Ok(Principal::Admin) => next.run(request).await,
         Ok(Principal::Room(granted)) if granted.eq_ignore_ascii_case(&room) => {
             next.run(request).await
@@ -149,7 +182,7 @@ pub(crate) async fn require_room<C: Control>(
     }
 }
 
-/// Checks a request's bearer token (from [`bearer_token`]) sent by `client`. Blocked clients
+/// Checks a request's token (from [`request_token`]) sent by `client`. Blocked clients
 /// get 429 before their token is looked at; a token that matches nothing counts as a failure.
 async fn authenticate<C: Control>(
     state: &ApiState<C>,
@@ -177,6 +210,17 @@ async fn authenticate<C: Control>(
     Err(ApiError::Unauthorized.into_response())
 }
 
+/// The request's token, if well formed: from the `Authorization` header, or, when `source`
+/// allows it and the request is a `GET` with no such header, from the query. A request with
+/// the header never has its query looked at, even if the header is malformed.
+fn request_token(request: &Request, source: TokenSource) -> Option<String> {
+    let headers = request.headers();
+    let from_query = source == TokenSource::HeaderOrQuery
+        && request.method() == Method::GET
+        && !headers.contains_key(AUTHORIZATION);
+    if from_query { query_token(request.uri()) } else { bearer_token(headers) }
+}
+
 /// The token of the request's one `Authorization: Bearer <token>` header, if well formed.
 fn bearer_token(headers: &HeaderMap) -> Option<String> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
@@ -187,10 +231,24 @@ fn bearer_token(headers: &HeaderMap) -> Option<String> {
     let value = value.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
-    let well_formed = scheme.eq_ignore_ascii_case("bearer")
-        && !token.is_empty()
-        && token.bytes().all(|b| b.is_ascii_graphic());
-    well_formed.then(|| token.to_owned())
+    (scheme.eq_ignore_ascii_case("bearer") && is_well_formed(token)).then(|| token.to_owned())
+}
+
+/// The URI's one [`ACCESS_TOKEN_PARAM`] query parameter, percent-decoded, if well formed.
+fn query_token(uri: &Uri) -> Option<String> {
+    let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri).ok()?;
+    let mut tokens =
+        pairs.into_iter().filter(|(name, _)| name == ACCESS_TOKEN_PARAM).map(|(_, value)| value);
+    let token = tokens.next()?;
+    if tokens.next().is_some() {
+        return None;
+    }
+    is_well_formed(&token).then_some(token)
+}
+
+/// Whether `token` could be a token at all: printable ASCII without spaces, not empty.
+fn is_well_formed(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Whether `token` could be a room token (64 hex characters), so worth a store lookup.
@@ -227,6 +285,46 @@ mod tests {
         assert_eq!(bearer_token(&headers(&["Basic abc"])), None);
         assert_eq!(bearer_token(&headers(&["Bearer a b"])), None);
         assert_eq!(bearer_token(&headers(&["Bearer a", "Bearer b"])), None);
+    }
+
+    fn get(uri: &str, authorization: Option<&str>) -> Request {
+        let mut builder = Request::builder().method(Method::GET).uri(uri);
+        if let Some(value) = authorization {
+            builder = builder.header(AUTHORIZATION, value);
+        }
+        builder.body(axum::body::Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn query_tokens_are_read_only_where_allowed() {
+        use TokenSource::{Header, HeaderOrQuery};
+        let token = |request: &Request, source| request_token(request, source);
+        let query = get("/events?access_token=abc", None);
+        assert_eq!(token(&query, HeaderOrQuery).as_deref(), Some("abc"));
+        assert_eq!(token(&query, Header), None);
+        // The header wins, even when it is malformed.
+        let both = get("/events?access_token=abc", Some("Bearer def"));
+        assert_eq!(token(&both, HeaderOrQuery).as_deref(), Some("def"));
+        let bad_header = get("/events?access_token=abc", Some("Basic def"));
+        assert_eq!(token(&bad_header, HeaderOrQuery), None);
+        // GET only.
+        let mut post = get("/events?access_token=abc", None);
+        *post.method_mut() = Method::POST;
+        assert_eq!(token(&post, HeaderOrQuery), None);
+    }
+
+    #[test]
+    fn query_tokens_are_decoded_and_parsed_strictly() {
+        let parse = |uri: &str| query_token(&uri.parse::<Uri>().unwrap());
+        assert_eq!(parse("/e?access_token=abc").as_deref(), Some("abc"));
+        assert_eq!(parse("/e?x=1&access_token=abc&y").as_deref(), Some("abc"));
+        assert_eq!(parse("/e?access_token=a%2Bb%26c%3D%25").as_deref(), Some("a+b&c=%"));
+        assert_eq!(parse("/e"), None);
+        assert_eq!(parse("/e?token=abc"), None);
+        assert_eq!(parse("/e?access_token="), None);
+        assert_eq!(parse("/e?access_token=a+b"), None);
+        assert_eq!(parse("/e?access_token=a%20b"), None);
+        assert_eq!(parse("/e?access_token=a&access_token=a"), None);
     }
 
     #[test]

@@ -800,3 +800,130 @@ async fn the_access_table_covers_every_documented_route() {
     tested.sort();
     assert_eq!(tested, documented);
 }
+
+/// `uri` with the token as its `access_token` query parameter (percent-encoded).
+fn with_query_token(uri: &str, token: &str) -> String {
+    let mut encoded = String::new();
+    for byte in token.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    let separator = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{separator}access_token={encoded}")
+}
+
+#[tokio::test]
+async fn event_streams_take_the_token_from_the_query() {
+    let fixture = Fixture::new();
+    let uri = with_query_token("/api/v1/rooms/alpha/events", &fixture.alpha);
+    let response = fixture.app().oneshot(request("GET", &uri, None, None)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[CONTENT_TYPE], "text/event-stream");
+    let mut body = response.into_body();
+    fixture.control.emit(joined("alpha", 5));
+    let (name, data) = next_event(&mut body).await;
+    assert_eq!(name, "joined");
+    assert_eq!(serde_json::from_value::<Event>(data).unwrap(), joined("alpha", 5));
+
+    // The admin token, on both streams.
+    for uri in ["/api/v1/events", "/api/v1/rooms/alpha/events", "/api/v1/rooms/BETA/events"] {
+        let req = request("GET", &with_query_token(uri, ADMIN), None, None);
+        assert_eq!(status(fixture.app(), req).await.0, StatusCode::OK, "{uri}");
+    }
+
+    // A token with characters that need percent-encoding.
+    let odd = "adm+in/tok&en=%?#~!-0123456789";
+    let app = router(fixture.control.clone(), AuthConfig { admin_token: Some(odd.into()) });
+    let req = request("GET", &with_query_token("/api/v1/events", odd), None, None);
+    assert_eq!(status(app, req).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_query_token_is_refused_on_every_other_route() {
+    for &(method, uri, body, _) in ROUTES {
+        if uri.ends_with("/events") {
+            continue;
+        }
+        let fixture = Fixture::new();
+        let reply = call(fixture.app(), method, &with_query_token(uri, ADMIN), None, body).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{method} {uri}");
+        assert_eq!(reply.error_code(), "unauthorized", "{method} {uri}");
+    }
+
+    // A room named "events" is no event stream.
+    let control = MemControl::with_rooms(&["events"]);
+    let token = control.grant("events");
+    let app = router(control, auth());
+    for token in [ADMIN, token.as_str()] {
+        let uri = with_query_token("/api/v1/rooms/events", token);
+        let reply = call(app.clone(), "GET", &uri, None, None).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        let reply = call(app.clone(), "GET", "/api/v1/rooms/events", Some(token), None).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn a_query_token_counts_only_on_a_get_without_an_authorization_header() {
+    let fixture = Fixture::new();
+    // Only GET. HEAD reaches the GET handler, but not with a query token; other methods
+    // match no handler.
+    let uri = with_query_token("/api/v1/events", ADMIN);
+    let (code, _) = status(fixture.app(), request("HEAD", &uri, None, None)).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    let (code, _) = status(fixture.app(), request("HEAD", &uri, Some(ADMIN), None)).await;
+    assert_eq!(code, StatusCode::OK);
+    let reply = call(fixture.app(), "POST", &uri, None, None).await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    // The header, when present, is the one looked at, even if it is wrong or malformed.
+    let uri = with_query_token("/api/v1/rooms/alpha/events", ADMIN);
+    let req = request("GET", &uri, Some(WRONG), None);
+    assert_eq!(status(fixture.app(), req).await.0, StatusCode::UNAUTHORIZED);
+    let mut req = request("GET", &uri, None, None);
+    req.headers_mut().insert(AUTHORIZATION, "Basic abc".parse().unwrap());
+    assert_eq!(status(fixture.app(), req).await.0, StatusCode::UNAUTHORIZED);
+    // A token given twice is no token.
+    let twice = with_query_token(&with_query_token("/api/v1/events", ADMIN), ADMIN);
+    let (code, _) = status(fixture.app(), request("GET", &twice, None, None)).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    // The wrong parameter name.
+    let uri = format!("/api/v1/events?token={ADMIN}");
+    let (code, _) = status(fixture.app(), request("GET", &uri, None, None)).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_room_token_in_the_query_is_held_to_its_room() {
+    let fixture = Fixture::new();
+    let uri = with_query_token("/api/v1/rooms/alpha/events", &fixture.beta);
+    let reply = call(fixture.app(), "GET", &uri, None, None).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(reply.error_code(), "forbidden");
+    let uri = with_query_token("/api/v1/events", &fixture.alpha);
+    let reply = call(fixture.app(), "GET", &uri, None, None).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    let uri = with_query_token("/api/v1/rooms/alpha/events", WRONG);
+    let reply = call(fixture.app(), "GET", &uri, None, None).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn wrong_query_tokens_are_rate_limited_like_header_ones() {
+    let fixture = Fixture::new();
+    let app = fixture.app();
+    let attacker = "192.0.2.9:40000";
+    for attempt in 0..10 {
+        let uri = with_query_token("/api/v1/events", WRONG);
+        let reply = send(app.clone(), from(attacker, request("GET", &uri, None, None))).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    let uri = with_query_token("/api/v1/events", ADMIN);
+    let reply = send(app.clone(), from(attacker, request("GET", &uri, None, None))).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    // The header is blocked as well: one limiter whatever the token's source.
+    let req = from(attacker, request("GET", "/api/v1/rooms", Some(ADMIN), None));
+    assert_eq!(send(app, req).await.status, StatusCode::TOO_MANY_REQUESTS);
+}

@@ -1,5 +1,8 @@
 //! Live events as Server-Sent Events: each is `event: <kind>` with the [`Event`] as JSON
 //! data. A client that falls behind gets `event: lagged` with `{"missed": n}` and carries on.
+//!
+//! These routes alone also take the token as an `access_token` query parameter (see
+//! [`crate::auth::TokenSource`]), for browsers' `EventSource`.
 
 use std::convert::Infallible;
 
@@ -20,6 +23,10 @@ use crate::{ApiError, ApiState, Control};
 /// Most event streams open at once, across all clients.
 pub(crate) const MAX_STREAMS: usize = 64;
 
+/// The OpenAPI description of the `access_token` query parameter.
+const ACCESS_TOKEN_DOC: &str = "The token, for clients that cannot send an Authorization \
+    header (a browser's EventSource); ignored when the header is present";
+
 /// Routes for the admin token only.
 pub(crate) fn admin_routes<C: Control>() -> Router<ApiState<C>> {
     Router::new().route("/events", get(all::<C>))
@@ -33,6 +40,7 @@ pub(crate) fn room_routes<C: Control>() -> Router<ApiState<C>> {
 /// Stream every room's events.
 #[utoipa::path(
     get, path = "/api/v1/events", tag = "events",
+    params(("access_token" = Option<String>, Query, description = ACCESS_TOKEN_DOC)),
     responses(
         (status = 200, description = "An endless stream of events",
             content_type = "text/event-stream", body = Event),
@@ -48,7 +56,10 @@ pub(crate) async fn all<C: Control>(
 /// Stream one room's events.
 #[utoipa::path(
     get, path = "/api/v1/rooms/{room}/events", tag = "events",
-    params(("room" = String, Path, description = super::ROOM_PARAM)),
+    params(
+        ("room" = String, Path, description = super::ROOM_PARAM),
+        ("access_token" = Option<String>, Query, description = ACCESS_TOKEN_DOC),
+    ),
     responses(
         (status = 200, description = "An endless stream of the room's events",
             content_type = "text/event-stream", body = Event),
