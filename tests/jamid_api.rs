@@ -2,7 +2,8 @@
 //! HTTP as an operator or a meeting bot would. A mute through the API takes that caller's
 //! tone away from the others; mute-all silences everyone; a kick ends the call; a chat
 //! message arrives at each jamid as an in-call message; the room's event stream tells
-//! joins, mutes and leaves in the order they happened; and the metrics count the calls.
+//! joins, mutes and leaves in the order they happened, as do signed webhooks; and the
+//! metrics count the calls.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -33,6 +34,14 @@ fn the_admin_api_steers_a_room_of_real_jami_callers() {
     let Some(Callers { harness, dir, ids }) = start_callers(&CALLERS) else { return };
     let rdv = Rdv::new();
     rdv.run(&["room", "create", "lobby"]).ok();
+    // A webhook receiver in the namespace; the server's rdv.toml points at it.
+    let mut receiver = WebhookReceiver::start(&harness);
+    let config = format!(
+        "[[webhooks]]\nurl = \"http://127.0.0.1:{}/hooks\"\nsecret = \"{WEBHOOK_SECRET}\"\n\
+         events = [\"joined\", \"left\", \"muted\"]\n",
+        receiver.port
+    );
+    std::fs::write(rdv.path().join("rdv.toml"), config).unwrap();
     let (mut server, room_id) = harness.serve_room_created(&rdv, "lobby");
     let api = Api::new(&harness, &mut server);
     let mut events = api.events("/api/v1/rooms/lobby/events");
@@ -129,6 +138,17 @@ fn the_admin_api_steers_a_room_of_real_jami_callers() {
     let setup = api.metric("rdv_call_setup_seconds_sum") / 3.0;
     eprintln!("mean call setup: {setup:.2} s (verified connection request to call answered)");
 
+    // The webhook got the same story, signed and in order: three joins, mutes, carol left.
+    let deliveries = receiver.until(|event| event["kind"]["type"] == "left");
+    let kinds: Vec<&str> =
+        deliveries.iter().map(|event| event["kind"]["type"].as_str().unwrap()).collect();
+    assert_eq!(&kinds[..3], ["joined"; 3], "{kinds:?}");
+    let joined: Vec<&str> =
+        deliveries[..3].iter().map(|event| event["kind"]["account"].as_str().unwrap()).collect();
+    assert_eq!(joined, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(kinds[3..kinds.len() - 1].iter().all(|kind| *kind == "muted"), "{kinds:?}");
+    assert_eq!(deliveries.last().unwrap()["kind"]["participant"], carol);
+
     // Errors are JSON with a stable code: an unknown participant, a wrong token, a bad body.
     let (status, body) = api.request("POST", "/api/v1/rooms/lobby/participants/999/kick", None);
     assert_eq!((status, body.contains("\"not_found\"")), (404, true), "{body}");
@@ -139,6 +159,81 @@ fn the_admin_api_steers_a_room_of_real_jami_callers() {
     assert_eq!((status, body.contains("\"bad_request\"")), (400, true), "{body}");
     drop(playing);
     assert_eq!(server.stop(), 0);
+}
+
+/// The webhooks' shared secret in this test.
+const WEBHOOK_SECRET: &str = "rdv-test-webhook-secret";
+
+/// tests/support/webhook_receiver.py, run in the namespace: every delivery it got.
+struct WebhookReceiver {
+    child: std::process::Child,
+    port: u16,
+    deliveries: std::sync::mpsc::Receiver<String>,
+}
+
+impl WebhookReceiver {
+    fn start(harness: &harness::Harness) -> Self {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/webhook_receiver.py");
+        let prefix = harness.exec_prefix();
+        let mut child = std::process::Command::new(&prefix[0])
+            .args(&prefix[1..])
+            .args([harness::PYTHON, script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let port = lines.next().unwrap().unwrap().trim().parse().unwrap();
+        let (sender, deliveries) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, port, deliveries }
+    }
+
+    /// The events delivered, each checked against its signature, up to the first that
+    /// satisfies `last`.
+    fn until(&mut self, last: impl Fn(&serde_json::Value) -> bool) -> Vec<serde_json::Value> {
+        let mut events = Vec::new();
+        loop {
+            let line = self
+                .deliveries
+                .recv_timeout(HEARD)
+                .unwrap_or_else(|_| panic!("the webhook stopped at {events:#?}"));
+            let delivery: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let headers = &delivery["headers"];
+            let body = delivery["body"].as_str().unwrap();
+            let timestamp: u64 = headers["x-rdv-timestamp"].as_str().unwrap().parse().unwrap();
+            let signature = headers["x-rdv-signature"].as_str().unwrap();
+            assert!(
+                rdv::webhooks::verify_signature(
+                    WEBHOOK_SECRET,
+                    timestamp,
+                    body.as_bytes(),
+                    signature
+                ),
+                "bad signature on {delivery}"
+            );
+            assert_eq!(delivery["path"], "/hooks");
+            let event: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert_eq!(headers["x-rdv-event"], event["kind"]["type"]);
+            let done = last(&event);
+            events.push(event);
+            if done {
+                return events;
+            }
+        }
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Records `name` until `check` holds for the levels it hears, within [`HEARD`].
