@@ -71,4 +71,11 @@ pub enum RoomEvent {
         /// Why.
         reason: String,
     },
+    /// A call could not be set up (device link, TLS, media).
+    CallFailed {
+        /// The caller.
+        account: AccountId,
+        /// Why.
+        reason: String,
+    },
 }

@@ -339,6 +339,9 @@ pub(super) fn api_event(room: &RoomName, at_ms: u64, event: RoomEvent) -> Event 
         RoomEvent::CallRefused { account, reason } => {
             EventKind::CallRefused { account: account.to_string(), reason }
         }
+        RoomEvent::CallFailed { account, reason } => {
+            EventKind::CallFailed { account: account.to_string(), reason }
+        }
     };
     Event { room: room.to_string(), at_ms, kind }
 }

@@ -26,7 +26,7 @@ use crate::conference::order::Order;
 use crate::conference::speaker::{Hysteresis, SpeakerPicker};
 use crate::identity::AccountId;
 use crate::room::{RoomName, RoomPolicy};
-use crate::telemetry::metrics::Metrics;
+use crate::telemetry::metrics::{CallOutcome, Metrics};
 
 /// Commands waiting for the owner task; senders from the network never wait for room in it
 /// (their command is dropped and logged), calls joining and the admin API do.
@@ -289,6 +289,12 @@ impl RoomHandle {
     pub(super) fn mixer_cpu(&self) -> Duration {
         let clock = self.mixer_cpu.lock().unwrap_or_else(PoisonError::into_inner);
         clock.as_ref().and_then(CpuClock::elapsed).unwrap_or_default()
+    }
+
+    /// Counts a call that could not be set up and tells the event stream why.
+    pub(super) fn call_failed(&self, account: AccountId, reason: String) {
+        self.metrics.call(CallOutcome::Failed);
+        self.publish(RoomEvent::CallFailed { account, reason });
     }
 
     /// Tells the room's event stream about something seen outside the owner task.

@@ -282,8 +282,8 @@ impl Shared {
                 session::serve(link, tls, caller, context, self.stop.clone()).await;
             }
             Err(error) => {
-                self.conference.metrics().call(CallOutcome::Failed);
-                warn!(room = %room, caller_account = %caller, %error, "device link failed")
+                warn!(room = %room, caller_account = %caller, %error, "device link failed");
+                self.conference.call_failed(caller, format!("device link: {error}"));
             }
         }
     }

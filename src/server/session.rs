@@ -142,8 +142,8 @@ pub(super) async fn serve(
             );
         }
         Err(error) => {
-            conference.metrics().call(CallOutcome::Failed);
             warn!(room = %room, caller_account = %caller, %error, "TLS setup failed");
+            conference.call_failed(caller, format!("TLS: {error}"));
         }
     }
 }
@@ -534,7 +534,7 @@ impl Session {
             Ok(offer) => offer,
             Err(error) => {
                 warn!(room = %self.room, caller_account = %self.caller_info.account, %error, "offer refused");
-                self.conference.metrics().call(CallOutcome::Failed);
+                self.conference.call_failed(self.caller_info.account, format!("offer: {error}"));
                 return uas::reject(request, 488, "Not Acceptable Here", &self.to_tag);
             }
         };
@@ -571,7 +571,7 @@ impl Session {
             Ok(media) => media,
             Err(error) => {
                 warn!(room = %self.room, %error, "cannot open media sockets");
-                self.conference.metrics().call(CallOutcome::Failed);
+                self.conference.call_failed(self.caller_info.account, format!("media: {error}"));
                 return uas::reject(request, 500, "Server Internal Error", &self.to_tag);
             }
         };
