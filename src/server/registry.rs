@@ -2,7 +2,7 @@
 //! admin API) starts being served, a deleted one stops, and policy changes reach running
 //! conferences, all without a restart.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -43,8 +43,9 @@ pub(crate) struct Registry {
     link: Arc<LinkConfig>,
     /// By lower-cased name (names are unique regardless of case).
     running: Mutex<HashMap<String, Running>>,
-    /// Serialises [`Registry::sync`] runs.
-    syncing: tokio::sync::Mutex<()>,
+    /// Serialises [`Registry::sync`] runs; holds the rooms that could not be loaded, so
+    /// that each is reported once rather than at every sync.
+    syncing: tokio::sync::Mutex<HashSet<RoomId>>,
     /// Every room's events.
     all_events: broadcast::Sender<ApiEvent>,
     /// The DHT answered and the stored rooms are being served.
@@ -65,7 +66,7 @@ impl Registry {
             store,
             link,
             running: Mutex::new(HashMap::new()),
-            syncing: tokio::sync::Mutex::new(()),
+            syncing: tokio::sync::Mutex::new(HashSet::new()),
             all_events: broadcast::channel(EVENT_BUFFER).0,
             ready: AtomicBool::new(false),
             metrics,
@@ -80,8 +81,8 @@ impl Registry {
     /// Brings the served rooms in line with the store: starts new rooms, stops deleted ones,
     /// and hands each running conference its stored policy.
     pub(super) async fn sync(&self) -> Result<(), StoreError> {
-        let _one_at_a_time = self.syncing.lock().await;
-        let stored = self.store.rooms().await?;
+        let mut unservable = self.syncing.lock().await;
+        let stored = self.store.room_outlines().await?;
         let stale: Vec<(String, Running)> = {
             let mut running = self.running();
             let keys: Vec<String> = running
@@ -97,18 +98,29 @@ impl Registry {
             info!(room = %key, "the room was deleted: it stops");
             stop(entry).await;
         }
-        for room in stored {
-            let policy = room.policy.clone();
-            let key = key_of(&room.name);
-            let mut running = self.running();
-            match running.get(&key) {
-                Some(entry) => entry.conference.set_policy(policy),
-                None => {
-                    let entry = self.start(room);
-                    entry.conference.set_policy(policy);
-                    running.insert(key, entry);
-                }
+        for outline in stored {
+            let key = key_of(&outline.name);
+            if let Some(entry) = self.running().get(&key) {
+                entry.conference.set_policy(outline.policy);
+                continue;
             }
+            if unservable.contains(&outline.id) {
+                continue;
+            }
+            // New: its identity is loaded (and checked) once, to start it.
+            let room = match self.store.room(&outline.name).await {
+                Ok(Some(room)) => room,
+                Ok(None) => continue,
+                Err(error @ StoreError::DamagedRoom { .. }) => {
+                    warn!(room = %outline.name, %error, "the room cannot be served");
+                    unservable.insert(outline.id);
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            let entry = self.start(room);
+            entry.conference.set_policy(outline.policy);
+            self.running().insert(key, entry);
         }
         Ok(())
     }

@@ -8,7 +8,7 @@
 mod rooms;
 mod tokens;
 
-pub use rooms::DeletedRoom;
+pub use rooms::{DeletedRoom, RoomOutline};
 pub use tokens::RoomToken;
 
 use std::path::{Path, PathBuf};

@@ -36,13 +36,8 @@ struct RoomRow {
     account_private_key: String,
     device_certificate: String,
     device_private_key: String,
-    admission: String,
-    locked: bool,
-    lobby: bool,
-    max_participants: Option<i64>,
-    all_moderators: bool,
-    active_speaker: bool,
-    layout: String,
+    #[sqlx(flatten)]
+    policy: PolicyColumns,
     created_at: i64,
 }
 
@@ -267,23 +262,82 @@ impl RoomRow {
         if stored_ids.iter().zip(&derived_ids).any(|(stored, derived)| *stored != derived) {
             return Err(damaged("stored ids do not match its certificates".into()));
         }
+        let policy = self.policy.into_policy().map_err(damaged)?;
+        Ok(Room { id: RoomId(self.id), name, identity, policy, created_at: self.created_at })
+    }
+}
+
+/// The policy columns of a `rooms` row.
+#[derive(FromRow)]
+struct PolicyColumns {
+    admission: String,
+    locked: bool,
+    lobby: bool,
+    max_participants: Option<i64>,
+    all_moderators: bool,
+    active_speaker: bool,
+    layout: String,
+}
+
+impl PolicyColumns {
+    /// The policy, or why the stored one is damaged.
+    fn into_policy(self) -> Result<RoomPolicy, String> {
         let max_participants = self
             .max_participants
             .map(|max| u32::try_from(max).ok().and_then(NonZeroU32::new).ok_or(max))
             .transpose()
-            .map_err(|max| damaged(format!("max_participants {max} is out of range")))?;
-        let policy = RoomPolicy {
+            .map_err(|max| format!("max_participants {max} is out of range"))?;
+        Ok(RoomPolicy {
             admission: parse_admission(&self.admission)
-                .ok_or_else(|| damaged(format!("unknown admission {:?}", self.admission)))?,
+                .ok_or_else(|| format!("unknown admission {:?}", self.admission))?,
             locked: self.locked,
             lobby: self.lobby,
             max_participants,
             all_moderators: self.all_moderators,
             active_speaker: self.active_speaker,
             layout: parse_layout(&self.layout)
-                .ok_or_else(|| damaged(format!("unknown layout {:?}", self.layout)))?,
-        };
-        Ok(Room { id: RoomId(self.id), name, identity, policy, created_at: self.created_at })
+                .ok_or_else(|| format!("unknown layout {:?}", self.layout))?,
+        })
+    }
+}
+
+/// A room's key, name and policy, without its identity: cheap to read often.
+#[derive(Debug, Clone)]
+pub struct RoomOutline {
+    /// Store key.
+    pub id: RoomId,
+    /// Unique name.
+    pub name: RoomName,
+    /// Policy.
+    pub policy: RoomPolicy,
+}
+
+/// A `rooms` row without the identity columns.
+#[derive(FromRow)]
+struct OutlineRow {
+    id: i64,
+    name: String,
+    #[sqlx(flatten)]
+    policy: PolicyColumns,
+}
+
+impl Store {
+    /// Every room's key, name and policy, by name; rooms whose name or policy is damaged are
+    /// left out (loading them in full says why).
+    pub async fn room_outlines(&self) -> Result<Vec<RoomOutline>, StoreError> {
+        const SQL: &str = "SELECT id, name, admission, locked, lobby, max_participants, \
+            all_moderators, active_speaker, layout FROM rooms ORDER BY lower(name)";
+        let rows: Vec<OutlineRow> = sqlx::query_as(SQL).fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                Some(RoomOutline {
+                    id: RoomId(row.id),
+                    name: row.name.parse().ok()?,
+                    policy: row.policy.into_policy().ok()?,
+                })
+            })
+            .collect())
     }
 }
 

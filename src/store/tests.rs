@@ -171,3 +171,16 @@ async fn room_tokens_grant_their_room_until_revoked_or_the_room_is_deleted() {
     store.delete_room(&lobby).await.unwrap().unwrap();
     assert_eq!(store.room_of_token(&hash).await.unwrap(), None, "deleted with its room");
 }
+
+#[tokio::test]
+async fn outlines_carry_the_policy_without_the_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let policy = RoomPolicy { locked: true, lobby: true, ..RoomPolicy::default() };
+    let room = store.create_room(&name("Beta"), &identity(0), &policy, 1).await.unwrap();
+    store.create_room(&name("alpha"), &identity(1), &RoomPolicy::default(), 1).await.unwrap();
+    let outlines = store.room_outlines().await.unwrap();
+    let names: Vec<&str> = outlines.iter().map(|outline| outline.name.as_str()).collect();
+    assert_eq!(names, ["alpha", "Beta"]);
+    assert_eq!((outlines[1].id, &outlines[1].policy), (room.id, &policy));
+}

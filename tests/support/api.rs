@@ -24,15 +24,35 @@ pub struct Api {
 impl Api {
     /// The API of `server`, which runs in `harness`'s namespace.
     pub fn new(harness: &Harness, server: &mut Server) -> Self {
+        Self::through(harness.exec_prefix(), server)
+    }
+
+    /// The API of `server`, which runs on this host's loopback.
+    pub fn on_host(server: &mut Server) -> Self {
+        Self::through(Vec::new(), server)
+    }
+
+    fn through(prefix: Vec<String>, server: &mut Server) -> Self {
         let base = format!("http://{}", server.api_address());
         let metrics = format!("http://{}/metrics", server.metrics_address());
-        Self { prefix: harness.exec_prefix(), base, metrics }
+        Self { prefix, base, metrics }
+    }
+
+    /// A command for `program args...`, through the namespace prefix if any.
+    fn command(&self, program: &str) -> Command {
+        match self.prefix.split_first() {
+            Some((wrapper, rest)) => {
+                let mut command = Command::new(wrapper);
+                command.args(rest).arg(program);
+                command
+            }
+            None => Command::new(program),
+        }
     }
 
     fn curl(&self, args: &[&str]) -> Command {
-        let (program, rest) = self.prefix.split_first().unwrap();
-        let mut command = Command::new(program);
-        command.args(rest).arg("curl").args(["-sS", "--max-time", "20"]).args(args);
+        let mut command = self.command("curl");
+        command.args(["-sS", "--max-time", "20"]).args(args);
         command
     }
 
@@ -113,10 +133,9 @@ impl Api {
     pub fn events(&self, path: &str) -> Events {
         let url = format!("{}{path}", self.base);
         let authorization = format!("Authorization: Bearer {ADMIN_TOKEN}");
-        let (program, rest) = self.prefix.split_first().unwrap();
-        let mut child = Command::new(program)
-            .args(rest)
-            .args(["curl", "-sSN", "-H", &authorization, &url])
+        let mut child = self
+            .command("curl")
+            .args(["-sSN", "-H", &authorization, &url])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
