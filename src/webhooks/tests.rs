@@ -15,6 +15,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast, mpsc};
 
+use super::delivery::unix_seconds;
 use super::*;
 
 const SECRET: &str = "a-test-secret-long-enough";

@@ -1,69 +1,28 @@
-//! Webhooks: every room event POSTed, signed, to the URLs the operator configured.
-//!
-//! Each event goes out as `POST <url>` with the event's JSON (the same as the admin API's
-//! event streams) as the body. Deliveries to one webhook for one room are made in order: a
-//! room's next event waits until the previous one was accepted (any 2xx answer) or given up
-//! on. Rooms do not wait for one another: each (webhook, room) pair has its own bounded queue
-//! and worker task, started on the pair's first event and stopped once it has been idle for
-//! a while.
-//!
-//! Failed attempts (no connection, no answer within the attempt timeout, 5xx, 408 or 429) are
-//! retried with exponential backoff; any other answer outside 2xx is final. See
-//! [`DeliverySettings`] for the numbers and [`signature`] for how a receiver checks that a
-//! request came from this server.
+//! Delivering events: one queue and worker per (webhook, room), in order, with retries.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use hmac::{Hmac, KeyInit, Mac};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER, USER_AGENT};
-use hyper::{Request, StatusCode, Uri};
+use hyper::{Request, StatusCode};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rdv_admin_api::types::Event;
-use serde::Deserialize;
-use sha2::Sha256;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-#[cfg(test)]
-mod tests;
-
-/// The fewest characters a webhook secret may have.
-pub const MIN_SECRET_CHARS: usize = 16;
-
-/// Every event type a webhook's `events` filter may name (the JSON `type` of the event's
-/// `kind`).
-pub const EVENT_TYPES: &[&str] = &[
-    "joined",
-    "left",
-    "muted",
-    "hand_raised",
-    "layout_changed",
-    "voice_activity",
-    "call_refused",
-    "call_failed",
-    "lobby",
-];
-
-/// Header carrying the event's type, e.g. `joined`.
-pub const EVENT_HEADER: &str = "x-rdv-event";
-/// Header carrying the delivery's unique id, the same on every attempt of one delivery.
-pub const DELIVERY_HEADER: &str = "x-rdv-delivery";
-/// Header carrying the attempt's time, Unix seconds, as signed.
-pub const TIMESTAMP_HEADER: &str = "x-rdv-timestamp";
-/// Header carrying the attempt's signature, `sha256=<hex>` (see [`signature`]).
-pub const SIGNATURE_HEADER: &str = "x-rdv-signature";
+use super::config::{DeliverySettings, Target, WebhookConfig, WebhooksError};
+use super::signature::signature;
+use super::{DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// How much of a receiver's answer body is read (and thrown away) before the connection is
 /// given back to the pool.
@@ -75,190 +34,7 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The shortest period between two sweeps of idle queues.
 const MIN_SWEEP_PERIOD: Duration = Duration::from_millis(10);
 
-type HmacSha256 = Hmac<Sha256>;
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-/// One webhook, as configured in a `[[webhooks]]` table.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    /// Where events are POSTed: an `http://` or `https://` URL.
-    pub url: String,
-    /// The key of the requests' HMAC-SHA256 signatures, at least [`MIN_SECRET_CHARS`]
-    /// characters.
-    pub secret: String,
-    /// The event types to deliver (see [`EVENT_TYPES`]); empty for all.
-    #[serde(default)]
-    pub events: Vec<String>,
-}
-
-impl fmt::Debug for WebhookConfig {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter
-            .debug_struct("WebhookConfig")
-            .field("url", &self.url)
-            .field("secret", &"<redacted>")
-            .field("events", &self.events)
-            .finish()
-    }
-}
-
-/// Why a [`WebhookConfig`] is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WebhookConfigError {
-    /// The URL does not parse.
-    #[error("webhook url {url:?} is not a valid URL: {reason}")]
-    InvalidUrl {
-        /// The URL as configured.
-        url: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The URL is neither `http://` nor `https://`.
-    #[error("webhook url {url:?} must start with http:// or https://")]
-    UnsupportedScheme {
-        /// The URL as configured.
-        url: String,
-    },
-    /// The URL has no host.
-    #[error("webhook url {url:?} has no host")]
-    MissingHost {
-        /// The URL as configured.
-        url: String,
-    },
-    /// The URL has a `user:password@` part, which would not be sent.
-    #[error(
-        "webhook url {url} has credentials before the host, which are not sent; \
-         authenticate requests by their signature, or put a token in the query string"
-    )]
-    CredentialsInUrl {
-        /// The URL without its credentials and query string.
-        url: String,
-    },
-    /// The secret is too short to be a good HMAC key.
-    #[error(
-        "the secret of webhook {url} has {chars} characters; at least {MIN_SECRET_CHARS} \
-         are needed"
-    )]
-    SecretTooShort {
-        /// The webhook's URL without its query string.
-        url: String,
-        /// How many characters the secret has.
-        chars: usize,
-    },
-    /// The `events` filter names a type no event has.
-    #[error(
-        "webhook {url} lists unknown event type {name:?}; the types are {}",
-        EVENT_TYPES.join(", ")
-    )]
-    UnknownEventType {
-        /// The webhook's URL without its query string.
-        url: String,
-        /// The unknown name.
-        name: String,
-    },
-}
-
-/// Why the webhooks could not be started.
-#[derive(Debug, thiserror::Error)]
-pub enum WebhooksError {
-    /// A webhook's configuration is refused.
-    #[error(transparent)]
-    Config(#[from] WebhookConfigError),
-    /// The TLS client could not be set up.
-    #[error("cannot set up TLS for webhooks: {0}")]
-    Tls(#[from] rustls::Error),
-}
-
-impl WebhookConfig {
-    /// Checks the URL (`http://` or `https://`, with a host, without credentials), the
-    /// secret's length and the event type names.
-    pub fn validate(&self) -> Result<(), WebhookConfigError> {
-        Target::new(self).map(drop)
-    }
-}
-
-/// Retry, timeout and queue settings shared by every webhook.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliverySettings {
-    /// Most attempts at one delivery, the first included (0 counts as 1).
-    pub max_attempts: u32,
-    /// The wait after the first failed attempt; it doubles after each further one.
-    pub first_backoff: Duration,
-    /// The longest wait between two attempts (a `Retry-After` is capped to it too).
-    pub max_backoff: Duration,
-    /// How long one attempt may take, from connecting to the answer's status.
-    pub attempt_timeout: Duration,
-    /// Events waiting per webhook and room; one more is dropped, with a warning.
-    pub queue_capacity: usize,
-    /// A (webhook, room) queue with nothing to do for this long is stopped.
-    pub idle_after: Duration,
-}
-
-impl Default for DeliverySettings {
-    /// 8 attempts over about a minute (waits of 0.5, 1, 2, 4, 8, 16 and 30 s), 10 s per
-    /// attempt, 256 queued events per webhook and room, queues stopped after 60 idle seconds.
-    fn default() -> Self {
-        Self {
-            max_attempts: 8,
-            first_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(30),
-            attempt_timeout: Duration::from_secs(10),
-            queue_capacity: 256,
-            idle_after: Duration::from_secs(60),
-        }
-    }
-}
-
-impl DeliverySettings {
-    /// The wait after `failed_attempts` failed attempts (1 for the first).
-    fn backoff(&self, failed_attempts: u32) -> Duration {
-        let doublings = failed_attempts.saturating_sub(1);
-        let factor = 1u32.checked_shl(doublings).unwrap_or(u32::MAX);
-        self.first_backoff.checked_mul(factor).unwrap_or(self.max_backoff).min(self.max_backoff)
-    }
-}
-
-/// The HMAC-SHA256 signature of one request, as sent in the `X-Rdv-Signature` header:
-/// `sha256=` followed by the lower-case hex of HMAC-SHA256(`secret`, `"<timestamp>.<body>"`).
-///
-/// To check a request, a receiver:
-/// 1. reads the raw body bytes (before any JSON parsing) and the `X-Rdv-Timestamp` header;
-/// 2. refuses the request if that timestamp is more than a few minutes away from its own
-///    clock (this stops replays; each retry is signed anew with a fresh timestamp);
-/// 3. computes HMAC-SHA256 with the shared secret as the key over the timestamp's decimal
-///    digits, a `.`, then the body, and hex-encodes it in lower case;
-/// 4. compares `sha256=<that hex>` with `X-Rdv-Signature` in constant time (see
-///    [`verify_signature`]).
-///
-/// In Python: `"sha256=" + hmac.new(secret, f"{ts}.".encode() + body, "sha256").hexdigest()`.
-pub fn signature(secret: &str, timestamp: u64, body: &[u8]) -> String {
-    let mac = signing_mac(secret, timestamp, body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-/// Whether `header` (an `X-Rdv-Signature` value) is the signature of `timestamp` and `body`
-/// under `secret`, compared in constant time. The timestamp's freshness is the caller's to
-/// check.
-pub fn verify_signature(secret: &str, timestamp: u64, body: &[u8], header: &str) -> bool {
-    let Some(hex_digest) = header.strip_prefix("sha256=") else {
-        return false;
-    };
-    let Ok(digest) = hex::decode(hex_digest) else {
-        return false;
-    };
-    signing_mac(secret, timestamp, body).verify_slice(&digest).is_ok()
-}
-
-/// The MAC of `"<timestamp>.<body>"` under `secret`, not yet finalised.
-fn signing_mac(secret: &str, timestamp: u64, body: &[u8]) -> HmacSha256 {
-    let mut mac =
-        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac
-}
 
 /// The running webhook deliveries. Dropping it stops them at once, abandoning what is
 /// queued; [`Webhooks::shutdown`] gives them time to finish.
@@ -315,57 +91,6 @@ impl Webhooks {
                 0
             }
         }
-    }
-}
-
-/// A validated webhook.
-struct Target {
-    uri: Uri,
-    /// The URL without credentials or query string (which may hold a token), for logs.
-    log_url: String,
-    secret: String,
-    /// Event types to deliver; empty for all.
-    events: Vec<String>,
-}
-
-impl Target {
-    fn new(config: &WebhookConfig) -> Result<Self, WebhookConfigError> {
-        let url = &config.url;
-        let uri: Uri = url.parse().map_err(|error: hyper::http::uri::InvalidUri| {
-            WebhookConfigError::InvalidUrl { url: url.clone(), reason: error.to_string() }
-        })?;
-        let scheme = match uri.scheme_str() {
-            Some(scheme) if scheme.eq_ignore_ascii_case("http") => "http",
-            Some(scheme) if scheme.eq_ignore_ascii_case("https") => "https",
-            _ => return Err(WebhookConfigError::UnsupportedScheme { url: url.clone() }),
-        };
-        let Some(authority) = uri.authority() else {
-            return Err(WebhookConfigError::MissingHost { url: url.clone() });
-        };
-        if authority.host().is_empty() {
-            return Err(WebhookConfigError::MissingHost { url: url.clone() });
-        }
-        let host_and_port = match authority.port_u16() {
-            Some(port) => format!("{}:{port}", authority.host()),
-            None => authority.host().to_owned(),
-        };
-        let log_url = format!("{scheme}://{host_and_port}{}", uri.path());
-        if authority.as_str().contains('@') {
-            return Err(WebhookConfigError::CredentialsInUrl { url: log_url });
-        }
-        let chars = config.secret.chars().count();
-        if chars < MIN_SECRET_CHARS {
-            return Err(WebhookConfigError::SecretTooShort { url: log_url, chars });
-        }
-        if let Some(name) = config.events.iter().find(|name| !EVENT_TYPES.contains(&name.as_str()))
-        {
-            return Err(WebhookConfigError::UnknownEventType { url: log_url, name: name.clone() });
-        }
-        Ok(Self { uri, log_url, secret: config.secret.clone(), events: config.events.clone() })
-    }
-
-    fn wants(&self, event_type: &str) -> bool {
-        self.events.is_empty() || self.events.iter().any(|wanted| wanted == event_type)
     }
 }
 
@@ -698,6 +423,6 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-fn unix_seconds() -> u64 {
+pub(super) fn unix_seconds() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs())
 }
