@@ -18,15 +18,30 @@ import sys
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import WebDriverWait
 
 WAIT = 20
+# The panel redraws its table on every room event: an element found a moment ago may be gone.
+REDRAWN = (NoSuchElementException, StaleElementReferenceException)
 
 
 def say(line):
     print(line, flush=True)
+
+
+def click(browser, locator):
+    """Clicks the element now at `locator`; False (try again) if a redraw replaced it."""
+    try:
+        element = browser.find_element(*locator)
+        if not (element.is_displayed() and element.is_enabled()):
+            return False
+        element.click()
+        return True
+    except REDRAWN:
+        return False
 
 
 def main():
@@ -37,7 +52,7 @@ def main():
                 "--window-size=1024,768"):
         options.add_argument(arg)
     browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    wait = WebDriverWait(browser, WAIT)
+    wait = WebDriverWait(browser, WAIT, ignored_exceptions=REDRAWN)
     try:
         browser.get(base + "/panel/")
         wait.until(ready.visibility_of_element_located((By.ID, "token"))).send_keys(token)
@@ -60,7 +75,7 @@ def main():
                 button = (By.CSS_SELECTOR, '#participants tr[data-account="%s"] '
                           'button[data-action="%s"]' % (account, action))
                 if words[0] == "click":
-                    wait.until(ready.element_to_be_clickable(button)).click()
+                    wait.until(lambda b: click(b, button))
                     say("clicked")
                 else:
                     text = words[3].strip()
