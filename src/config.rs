@@ -59,6 +59,60 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Where room events are POSTed, signed.
     pub webhooks: Vec<WebhookConfig>,
+    /// The database: SQLite in the data directory unless a PostgreSQL URL is given.
+    pub database: DatabaseConfig,
+}
+
+/// Which database holds the rooms.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DatabaseConfig {
+    /// A PostgreSQL server (`postgres://user:password@host:port/database`); `None`: SQLite in
+    /// the data directory.
+    pub url: Option<DatabaseUrl>,
+}
+
+/// A PostgreSQL connection URL; its password never shows in logs or debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Checks that `url` is a PostgreSQL URL.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err("must start with postgres:// or postgresql://".into());
+        }
+        Ok(Self(url.to_owned()))
+    }
+
+    /// The URL itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL without its password, for logs.
+    pub fn redacted(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else { return self.0.clone() };
+        match rest.split_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => self.0.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+/// The database section as written in files and the environment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDatabase {
+    url: String,
 }
 
 /// The Prometheus metrics listener, apart from the API so that it can be scraped without a
@@ -294,6 +348,7 @@ struct RawConfig {
     api: RawApi,
     metrics: RawMetrics,
     webhooks: Vec<WebhookConfig>,
+    database: RawDatabase,
 }
 
 #[derive(Debug, Deserialize)]
@@ -313,6 +368,7 @@ impl Default for RawConfig {
             api: RawApi::default(),
             metrics: RawMetrics::default(),
             webhooks: Vec::new(),
+            database: RawDatabase::default(),
         }
     }
 }
@@ -407,6 +463,13 @@ impl RawConfig {
                 reason: format!("{} is not between 1 and 3600 seconds", self.link.beacon_interval),
             });
         }
+        let url = self.database.url.trim();
+        let database = DatabaseConfig {
+            url: (!url.is_empty())
+                .then(|| DatabaseUrl::parse(url))
+                .transpose()
+                .map_err(|reason| ConfigError::InvalidValue { key: "database.url", reason })?,
+        };
         for webhook in &self.webhooks {
             webhook.validate().map_err(|error| ConfigError::InvalidValue {
                 key: "webhooks",
@@ -421,6 +484,7 @@ impl RawConfig {
             api: self.api.validate()?,
             metrics: self.metrics.validate()?,
             webhooks: self.webhooks,
+            database,
         })
     }
 }

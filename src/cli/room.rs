@@ -289,7 +289,7 @@ impl RoomCommand {
 
 async fn create(config: &Config, name: &RoomName, json: bool) -> anyhow::Result<()> {
     let data_dir = DataDir::create_or_open(&config.data_dir)?;
-    let store = Store::open(&data_dir).await?;
+    let store = Store::open_configured(&config.database, &data_dir).await?;
     // Refuse a taken name before spending seconds on keys; the insert checks again.
     if store.room(name).await?.is_some() {
         return Err(StoreError::RoomExists(name.clone()).into());
@@ -358,7 +358,11 @@ async fn revoke(
     Ok(())
 }
 
-/// Opens the store of a data directory that must already exist.
+/// Opens the configured store: PostgreSQL, or SQLite in a data directory that must already
+/// exist.
 async fn open_existing(config: &Config) -> anyhow::Result<Store> {
-    Ok(Store::open(&DataDir::open(&config.data_dir)?).await?)
+    Ok(match &config.database.url {
+        Some(url) => Store::open_postgres(url).await?,
+        None => Store::open(&DataDir::open(&config.data_dir)?).await?,
+    })
 }

@@ -12,7 +12,7 @@ use tokio::signal::unix::{SignalKind, signal};
 /// serves the rooms on the DHT until SIGINT or SIGTERM.
 pub(super) async fn run(config: &Config) -> anyhow::Result<()> {
     let data_dir = DataDir::create_or_open(&config.data_dir)?;
-    let store = Store::open(&data_dir).await?;
+    let store = Store::open_configured(&config.database, &data_dir).await?;
     let rooms = store.rooms().await?;
     let now = SystemTime::now();
     for room in &rooms {
@@ -23,7 +23,12 @@ pub(super) async fn run(config: &Config) -> anyhow::Result<()> {
     if rooms.is_empty() {
         tracing::warn!("no rooms yet: create one with `rdv room create NAME` or the admin API");
     }
-    tracing::info!(rooms = rooms.len(), data_dir = %data_dir.path().display(), "starting");
+    tracing::info!(
+        rooms = rooms.len(),
+        data_dir = %data_dir.path().display(),
+        database = store.backend(),
+        "starting"
+    );
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;

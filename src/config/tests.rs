@@ -235,3 +235,18 @@ fn webhooks_are_checked_at_load() {
         assert!(error.contains("webhooks") || error.contains("retries"), "{error}");
     }
 }
+
+#[test]
+fn the_database_is_sqlite_unless_a_postgres_url_is_given() {
+    assert_eq!(load("", &[], &Overrides::default()).unwrap().database.url, None);
+    let url = "postgres://rdv:s3cret@db.internal:5432/rdv";
+    let config = load("", &[("RDV_DATABASE__URL", url)], &Overrides::default()).unwrap();
+    let parsed = config.database.url.unwrap();
+    assert_eq!(parsed.expose(), url);
+    assert_eq!(parsed.redacted(), "postgres://rdv:***@db.internal:5432/rdv");
+    assert!(!format!("{parsed:?}").contains("s3cret"));
+    let error = load("[database]\nurl = \"mysql://x\"\n", &[], &Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("database.url"), "{error}");
+}

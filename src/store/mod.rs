@@ -1,4 +1,5 @@
-//! Persistent state: rooms with their identities and policy, in SQLite by default.
+//! Persistent state: rooms with their identities and policy, in SQLite by default or in
+//! PostgreSQL (`database.url`), with the same SQL and the same migrations' semantics.
 //!
 //! The database lives in the data directory with mode 0600, since it holds private keys. It
 //! runs in WAL mode with a busy timeout, so the CLI and a running server can use it at once;
@@ -14,10 +15,12 @@ pub use tokens::RoomToken;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::config::{DatabaseConfig, DatabaseUrl};
 use crate::data_dir::{self, DataDir};
 use crate::room::RoomName;
 
@@ -29,6 +32,10 @@ const SQLITE_CORRUPT: &str = "11";
 const SQLITE_NOTADB: &str = "26";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Connections to a PostgreSQL server per replica.
+const POSTGRES_CONNECTIONS: u32 = 8;
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -85,8 +92,29 @@ pub enum StoreError {
 /// The store, a pool of database connections. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
 }
+
+/// The database behind the store.
+#[derive(Debug, Clone)]
+enum Pool {
+    /// SQLite in the data directory: the default.
+    Sqlite(SqlitePool),
+    /// A PostgreSQL server, shared by several replicas.
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the store's pool, whichever database it is: the SQL is
+/// the same for both, each arm is checked against its own driver.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
 
 impl Store {
     /// Opens (creating if needed) the database in `data_dir` and brings its schema up to date.
@@ -107,12 +135,50 @@ impl Store {
         let lock = lock_file(data_dir.setup_lock_path()).await.map_err(io_error)?;
         let pool = connect_and_migrate(options, &path).await;
         drop(lock);
-        Ok(Self { pool: pool? })
+        Ok(Self { pool: Pool::Sqlite(pool?) })
+    }
+
+    /// Connects to the PostgreSQL database at `url` and brings its schema up to date.
+    /// Migrations are serialised between replicas by PostgreSQL's advisory lock.
+    pub async fn open_postgres(url: &DatabaseUrl) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url.expose().parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POSTGRES_CONNECTIONS)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        POSTGRES_MIGRATOR.run(&pool).await.map_err(|error| match error {
+            sqlx::migrate::MigrateError::VersionMissing(version) => {
+                StoreError::SchemaTooNew { path: PathBuf::from(url.redacted()), version }
+            }
+            source => StoreError::Migration { path: PathBuf::from(url.redacted()), source },
+        })?;
+        Ok(Self { pool: Pool::Postgres(pool) })
+    }
+
+    /// The store the configuration names: PostgreSQL when `database.url` is set, otherwise
+    /// SQLite in the data directory.
+    pub async fn open_configured(
+        database: &DatabaseConfig,
+        data_dir: &DataDir,
+    ) -> Result<Self, StoreError> {
+        match &database.url {
+            Some(url) => Self::open_postgres(url).await,
+            None => Self::open(data_dir).await,
+        }
+    }
+
+    /// Which database this is, for logs: `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
     }
 
     /// Closes every connection, waiting for them to finish.
     pub async fn close(&self) {
-        self.pool.close().await;
+        on_pool!(self, pool => pool.close().await);
     }
 }
 

@@ -4,7 +4,7 @@ use std::num::NonZeroU32;
 
 use sqlx::FromRow;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, on_pool};
 use crate::identity::AccountId;
 use crate::identity::{CertifiedKey, PrivateKeyPem, RoomIdentity};
 use crate::room::{AccountRole, Admission, Layout, Room, RoomId, RoomName, RoomPolicy};
@@ -60,7 +60,7 @@ impl Store {
              RETURNING ",
             room_columns!()
         );
-        let row: RoomRow = sqlx::query_as(SQL)
+        let row: RoomRow = on_pool!(self, pool => sqlx::query_as(SQL)
             .bind(name.as_str())
             .bind(identity.account_id().to_string())
             .bind(identity.device_id().to_string())
@@ -79,23 +79,21 @@ impl Store {
             .bind(policy.active_speaker)
             .bind(layout_text(policy.layout))
             .bind(now)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|error| match &error {
-                sqlx::Error::Database(database_error)
-                    if is_name_conflict(database_error.as_ref()) =>
-                {
-                    StoreError::RoomExists(name.clone())
-                }
-                _ => StoreError::Database(error),
-            })?;
+            .fetch_one(pool)
+            .await)
+        .map_err(|error| match &error {
+            sqlx::Error::Database(database_error) if is_name_conflict(database_error.as_ref()) => {
+                StoreError::RoomExists(name.clone())
+            }
+            _ => StoreError::Database(error),
+        })?;
         row.into_room()
     }
 
     /// All rooms, by name.
     pub async fn rooms(&self) -> Result<Vec<Room>, StoreError> {
         const SQL: &str = concat!("SELECT ", room_columns!(), " FROM rooms ORDER BY lower(name)");
-        let rows: Vec<RoomRow> = sqlx::query_as(SQL).fetch_all(&self.pool).await?;
+        let rows: Vec<RoomRow> = on_pool!(self, pool => sqlx::query_as(SQL).fetch_all(pool).await)?;
         rows.into_iter().map(RoomRow::into_room).collect()
     }
 
@@ -103,8 +101,7 @@ impl Store {
     pub async fn room(&self, name: &RoomName) -> Result<Option<Room>, StoreError> {
         const SQL: &str =
             concat!("SELECT ", room_columns!(), " FROM rooms WHERE lower(name) = lower($1)");
-        let row: Option<RoomRow> =
-            sqlx::query_as(SQL).bind(name.as_str()).fetch_optional(&self.pool).await?;
+        let row: Option<RoomRow> = on_pool!(self, pool => sqlx::query_as(SQL).bind(name.as_str()).fetch_optional(pool).await)?;
         row.map(RoomRow::into_room).transpose()
     }
 
@@ -113,8 +110,7 @@ impl Store {
     pub async fn delete_room(&self, name: &RoomName) -> Result<Option<DeletedRoom>, StoreError> {
         const SQL: &str =
             "DELETE FROM rooms WHERE lower(name) = lower($1) RETURNING name, account_id";
-        let deleted: Option<(String, String)> =
-            sqlx::query_as(SQL).bind(name.as_str()).fetch_optional(&self.pool).await?;
+        let deleted: Option<(String, String)> = on_pool!(self, pool => sqlx::query_as(SQL).bind(name.as_str()).fetch_optional(pool).await)?;
         Ok(deleted.map(|(name, jami_id)| DeletedRoom { name, jami_id }))
     }
 }
@@ -130,7 +126,7 @@ impl Store {
         const SQL: &str = "UPDATE rooms SET admission = $1, locked = $2, lobby = $3, \
             max_participants = $4, all_moderators = $5, active_speaker = $6, layout = $7, \
             updated_at = $8 WHERE lower(name) = lower($9)";
-        let done = sqlx::query(SQL)
+        let done = on_pool!(self, pool => sqlx::query(SQL)
             .bind(admission_text(policy.admission))
             .bind(policy.locked)
             .bind(policy.lobby)
@@ -140,9 +136,10 @@ impl Store {
             .bind(layout_text(policy.layout))
             .bind(now)
             .bind(name.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(done > 0)
     }
 
     /// Sets who may call the room; false when there is no such room.
@@ -154,13 +151,14 @@ impl Store {
     ) -> Result<bool, StoreError> {
         const SQL: &str =
             "UPDATE rooms SET admission = $1, updated_at = $2 WHERE lower(name) = lower($3)";
-        let done = sqlx::query(SQL)
+        let done = on_pool!(self, pool => sqlx::query(SQL)
             .bind(admission_text(admission))
             .bind(now)
             .bind(name.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(done > 0)
     }
 
     /// Gives `account` a role in the room (no effect if it has it); false when there is no
@@ -175,13 +173,14 @@ impl Store {
         const SQL: &str = "INSERT INTO room_accounts (room_id, account_id, role, created_at) \
              SELECT id, $1, $2, $3 FROM rooms WHERE lower(name) = lower($4) \
              ON CONFLICT (room_id, account_id, role) DO NOTHING";
-        sqlx::query(SQL)
+        on_pool!(self, pool => sqlx::query(SQL)
             .bind(account.to_string())
             .bind(role.as_str())
             .bind(now)
             .bind(name.as_str())
-            .execute(&self.pool)
-            .await?;
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
         Ok(self.room(name).await?.is_some())
     }
 
@@ -194,13 +193,14 @@ impl Store {
     ) -> Result<bool, StoreError> {
         const SQL: &str = "DELETE FROM room_accounts WHERE account_id = $1 AND role = $2 \
              AND room_id = (SELECT id FROM rooms WHERE lower(name) = lower($3))";
-        let done = sqlx::query(SQL)
+        let done = on_pool!(self, pool => sqlx::query(SQL)
             .bind(account.to_string())
             .bind(role.as_str())
             .bind(name.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(done > 0)
     }
 
     /// The roles `account` has in room `room`.
@@ -210,11 +210,11 @@ impl Store {
         account: AccountId,
     ) -> Result<Vec<AccountRole>, StoreError> {
         const SQL: &str = "SELECT role FROM room_accounts WHERE room_id = $1 AND account_id = $2";
-        let rows: Vec<(String,)> = sqlx::query_as(SQL)
+        let rows: Vec<(String,)> = on_pool!(self, pool => sqlx::query_as(SQL)
             .bind(room.0)
             .bind(account.to_string())
-            .fetch_all(&self.pool)
-            .await?;
+            .fetch_all(pool)
+            .await)?;
         Ok(rows.iter().filter_map(|(role,)| AccountRole::from_stored(role)).collect())
     }
 
@@ -222,7 +222,7 @@ impl Store {
     pub async fn accounts(&self, room: RoomId) -> Result<Vec<(String, AccountRole)>, StoreError> {
         const SQL: &str = "SELECT account_id, role FROM room_accounts WHERE room_id = $1 ORDER BY role, account_id";
         let rows: Vec<(String, String)> =
-            sqlx::query_as(SQL).bind(room.0).fetch_all(&self.pool).await?;
+            on_pool!(self, pool => sqlx::query_as(SQL).bind(room.0).fetch_all(pool).await)?;
         Ok(rows
             .into_iter()
             .filter_map(|(account, role)| Some((account, AccountRole::from_stored(&role)?)))
@@ -327,7 +327,8 @@ impl Store {
     pub async fn room_outlines(&self) -> Result<Vec<RoomOutline>, StoreError> {
         const SQL: &str = "SELECT id, name, admission, locked, lobby, max_participants, \
             all_moderators, active_speaker, layout FROM rooms ORDER BY lower(name)";
-        let rows: Vec<OutlineRow> = sqlx::query_as(SQL).fetch_all(&self.pool).await?;
+        let rows: Vec<OutlineRow> =
+            on_pool!(self, pool => sqlx::query_as(SQL).fetch_all(pool).await)?;
         Ok(rows
             .into_iter()
             .filter_map(|row| {

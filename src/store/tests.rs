@@ -3,8 +3,10 @@ use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use super::*;
+use crate::config::DatabaseUrl;
+use crate::identity::AccountId;
 use crate::identity::RoomIdentity;
-use crate::room::RoomPolicy;
+use crate::room::{AccountRole, RoomPolicy};
 
 fn identity(index: usize) -> RoomIdentity {
     static IDENTITIES: OnceLock<Vec<RoomIdentity>> = OnceLock::new();
@@ -22,10 +24,7 @@ async fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(&DataDir::open(dir.path()).unwrap()).await.unwrap()
 }
 
-#[tokio::test]
-async fn rooms_round_trip() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
+async fn rooms_round_trip(store: Store) {
     assert!(store.rooms().await.unwrap().is_empty());
 
     let created = store
@@ -58,10 +57,7 @@ async fn rooms_round_trip() {
     assert_eq!(store.rooms().await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn names_are_unique_regardless_of_case() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
+async fn names_are_unique_regardless_of_case(store: Store) {
     store.create_room(&name("standup"), &identity(0), &RoomPolicy::default(), 0).await.unwrap();
     let error = store
         .create_room(&name("StandUp"), &identity(1), &RoomPolicy::default(), 0)
@@ -75,6 +71,125 @@ async fn names_are_unique_regardless_of_case() {
         identity(0).account_id(),
         "the first room is intact"
     );
+}
+
+/// A fresh PostgreSQL database on the local server that `scripts/setup test` runs, as the
+/// user running the tests (peer authentication on the socket); `RDVT_POSTGRES_URL` names
+/// another server's maintenance database instead. `None` (skipped loudly, a failure under CI)
+/// when no server answers.
+async fn postgres() -> Option<(Store, String)> {
+    use sqlx::Connection as _;
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let server = postgres_server();
+    let mut admin = match sqlx::PgConnection::connect(&server).await {
+        Ok(connection) => connection,
+        Err(error) => {
+            let what = format!("PostgreSQL at {server} ({error})");
+            if std::env::var("CI").is_ok_and(|value| value == "true") {
+                panic!("{what} is missing under CI: scripts/setup test should have started it");
+            }
+            eprintln!("\n*** SKIPPED: {what}; `scripts/setup test` installs and starts it ***\n");
+            return None;
+        }
+    };
+    let database = format!(
+        "rdvt_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    // The name is ours: letters, digits and underscores.
+    for sql in
+        [format!("DROP DATABASE IF EXISTS {database}"), format!("CREATE DATABASE {database}")]
+    {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.unwrap();
+    }
+    let url = match server.split_once('?') {
+        Some((base, query)) => format!("{}/{database}?{query}", base.rsplit_once('/').unwrap().0),
+        None => format!("{}/{database}", server.rsplit_once('/').unwrap().0),
+    };
+    Some((Store::open_postgres(&DatabaseUrl::parse(&url).unwrap()).await.unwrap(), database))
+}
+
+/// The maintenance database's URL (see [`postgres`]).
+fn postgres_server() -> String {
+    let user = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .unwrap_or_default();
+    std::env::var("RDVT_POSTGRES_URL").unwrap_or_else(|_| {
+        format!("postgres://{user}@localhost/postgres?host=/var/run/postgresql")
+    })
+}
+
+/// Drops a database made by [`postgres`].
+async fn drop_database(database: &str) {
+    use sqlx::Connection as _;
+    if let Ok(mut admin) = sqlx::PgConnection::connect(&postgres_server()).await {
+        let sql = format!("DROP DATABASE IF EXISTS {database}");
+        let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await;
+    }
+}
+
+/// Runs a test on both databases: SQLite in a temporary data directory, and PostgreSQL.
+macro_rules! on_both {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            #[tokio::test]
+            async fn sqlite() {
+                let dir = tempfile::tempdir().unwrap();
+                super::$test(super::open(&dir).await).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some((store, database)) = super::postgres().await {
+                    super::$test(store.clone()).await;
+                    store.close().await;
+                    super::drop_database(&database).await;
+                }
+            }
+        }
+    )*};
+}
+
+on_both!(
+    rooms_round_trip,
+    names_are_unique_regardless_of_case,
+    a_damaged_room_is_named,
+    room_tokens_grant_their_room_until_revoked_or_the_room_is_deleted,
+    outlines_carry_the_policy_without_the_keys,
+    roles_and_policy_round_trip,
+);
+
+async fn roles_and_policy_round_trip(store: Store) {
+    let room =
+        store.create_room(&name("Ops"), &identity(0), &RoomPolicy::default(), 1).await.unwrap();
+    let (alice, bob) = (AccountId::from_bytes([1; 20]), AccountId::from_bytes([2; 20]));
+    assert!(store.grant_role(&name("ops"), alice, AccountRole::Moderator, 2).await.unwrap());
+    assert!(
+        store.grant_role(&name("ops"), alice, AccountRole::Moderator, 3).await.unwrap(),
+        "again: no effect"
+    );
+    assert!(store.grant_role(&name("ops"), bob, AccountRole::Banned, 2).await.unwrap());
+    assert!(!store.grant_role(&name("nowhere"), bob, AccountRole::Banned, 2).await.unwrap());
+    assert_eq!(store.roles_of(room.id, alice).await.unwrap(), [AccountRole::Moderator]);
+    assert_eq!(store.accounts(room.id).await.unwrap().len(), 2);
+    assert!(store.revoke_role(&name("OPS"), bob, AccountRole::Banned).await.unwrap());
+    assert!(!store.revoke_role(&name("ops"), bob, AccountRole::Banned).await.unwrap());
+    assert!(store.roles_of(room.id, bob).await.unwrap().is_empty());
+
+    let policy = RoomPolicy {
+        locked: true,
+        max_participants: std::num::NonZeroU32::new(7),
+        layout: crate::room::Layout::OneBig,
+        ..RoomPolicy::default()
+    };
+    assert!(store.set_policy(&name("ops"), &policy, 4).await.unwrap());
+    assert!(store.set_admission(&name("ops"), crate::room::Admission::AllowList, 5).await.unwrap());
+    let stored = store.room(&name("ops")).await.unwrap().unwrap().policy;
+    assert_eq!(stored, RoomPolicy { admission: crate::room::Admission::AllowList, ..policy });
+    assert!(!store.set_policy(&name("nowhere"), &RoomPolicy::default(), 4).await.unwrap());
 }
 
 #[tokio::test]
@@ -115,28 +230,27 @@ async fn a_foreign_file_is_reported_and_left_alone() {
 async fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
-    sqlx::query(
+    on_pool!(store, pool => sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
          VALUES (99990101000000, 'from the future', TRUE, x'00', 0)",
     )
-    .execute(&store.pool)
+    .execute(pool)
     .await
+    .map(drop))
     .unwrap();
     store.close().await;
     let error = Store::open(&DataDir::open(dir.path()).unwrap()).await.unwrap_err();
     assert!(matches!(error, StoreError::SchemaTooNew { version: 99990101000000, .. }), "{error}");
 }
 
-#[tokio::test]
-async fn a_damaged_room_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
+async fn a_damaged_room_is_named(store: Store) {
     store.create_room(&name("broken"), &identity(0), &RoomPolicy::default(), 0).await.unwrap();
-    sqlx::query("UPDATE rooms SET device_private_key = $1")
+    on_pool!(store, pool => sqlx::query("UPDATE rooms SET device_private_key = $1")
         .bind(identity(1).device().private_key.expose())
-        .execute(&store.pool)
+        .execute(pool)
         .await
-        .unwrap();
+        .map(drop))
+    .unwrap();
     let error = store.rooms().await.unwrap_err();
     assert!(matches!(&error, StoreError::DamagedRoom { name, .. } if name == "broken"), "{error}");
     assert!(!error.to_string().contains("PRIVATE KEY"));
@@ -146,10 +260,7 @@ async fn a_damaged_room_is_named() {
     assert!(store.rooms().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn room_tokens_grant_their_room_until_revoked_or_the_room_is_deleted() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
+async fn room_tokens_grant_their_room_until_revoked_or_the_room_is_deleted(store: Store) {
     let (lobby, alpha) = (name("Lobby"), name("alpha"));
     store.create_room(&lobby, &identity(0), &RoomPolicy::default(), 1).await.unwrap();
     store.create_room(&alpha, &identity(1), &RoomPolicy::default(), 1).await.unwrap();
@@ -172,10 +283,7 @@ async fn room_tokens_grant_their_room_until_revoked_or_the_room_is_deleted() {
     assert_eq!(store.room_of_token(&hash).await.unwrap(), None, "deleted with its room");
 }
 
-#[tokio::test]
-async fn outlines_carry_the_policy_without_the_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
+async fn outlines_carry_the_policy_without_the_keys(store: Store) {
     let policy = RoomPolicy { locked: true, lobby: true, ..RoomPolicy::default() };
     let room = store.create_room(&name("Beta"), &identity(0), &policy, 1).await.unwrap();
     store.create_room(&name("alpha"), &identity(1), &RoomPolicy::default(), 1).await.unwrap();
