@@ -19,14 +19,69 @@ use common::{Rdv, prerequisite, runs};
 use server::Server;
 
 #[test]
-fn rooms_come_and_go_while_the_server_runs() {
+fn rooms_come_and_go_while_the_server_runs_on_sqlite() {
     if !prerequisite("curl", runs("curl", &["--version"])) {
         return;
     }
+    rooms_come_and_go(&Rdv::new(), "sqlite");
+}
+
+#[test]
+fn rooms_come_and_go_while_the_server_runs_on_postgres() {
+    if !prerequisite("curl", runs("curl", &["--version"])) {
+        return;
+    }
+    let Some(database) = Database::create() else { return };
     let rdv = Rdv::new();
+    let config = format!("[database]\nurl = \"{}\"\n", database.url);
+    std::fs::write(rdv.path().join("rdv.toml"), config).unwrap();
+    rooms_come_and_go(&rdv, "postgres");
+    let started = rdv.run(&["room", "list"]).ok();
+    assert!(started.contains("alpha"), "the CLI reads the same PostgreSQL: {started}");
+}
+
+/// A database of its own on the local PostgreSQL server (`scripts/setup test` runs it), as
+/// the user running the tests; dropped at the end.
+struct Database {
+    name: String,
+    url: String,
+}
+
+impl Database {
+    fn create() -> Option<Self> {
+        let psql = |sql: &str| {
+            std::process::Command::new("psql")
+                .args(["-d", "postgres", "-qtAc", sql])
+                .output()
+                .is_ok_and(|output| output.status.success())
+        };
+        if !prerequisite("PostgreSQL (psql, a running server)", psql("SELECT 1")) {
+            return None;
+        }
+        let name = format!("rdvt_server_{}", std::process::id());
+        assert!(psql(&format!("DROP DATABASE IF EXISTS {name}")));
+        assert!(psql(&format!("CREATE DATABASE {name}")));
+        let user = std::process::Command::new("id").arg("-un").output().unwrap();
+        let user = String::from_utf8_lossy(&user.stdout).trim().to_owned();
+        let url = format!("postgres://{user}@localhost/{name}?host=/var/run/postgresql");
+        Some(Self { name, url })
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args(["-d", "postgres", "-qtAc", &format!("DROP DATABASE IF EXISTS {}", self.name)])
+            .output();
+    }
+}
+
+/// The scenario, on whichever database `rdv`'s configuration names.
+fn rooms_come_and_go(rdv: &Rdv, database: &str) {
     rdv.run(&["room", "create", "alpha"]).ok();
     // Nothing answers on the discard port: the DHT node stays alone.
-    let mut server = Server::start(&rdv, &[], "127.0.0.1:9");
+    let mut server = Server::start(rdv, &[], "127.0.0.1:9");
+    server.wait_for(&["starting", &format!("database={database}")]);
     server.wait_for(&["room listening for calls on the DHT", "room=alpha"]);
     let api = Api::on_host(&mut server);
 

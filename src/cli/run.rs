@@ -26,7 +26,7 @@ pub(super) async fn run(config: &Config) -> anyhow::Result<()> {
     tracing::info!(
         rooms = rooms.len(),
         data_dir = %data_dir.path().display(),
-        database = store.backend(),
+        database = %store.backend(),
         "starting"
     );
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
