@@ -61,6 +61,29 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     /// The database: SQLite in the data directory unless a PostgreSQL URL is given.
     pub database: DatabaseConfig,
+    /// Several replicas on one database: room leases and draining.
+    pub cluster: ClusterConfig,
+}
+
+/// How replicas share rooms: each room is served by the replica holding its lease.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// This replica's name in the leases; empty: one is made at start (host name and a
+    /// random suffix), unique per process.
+    pub replica: String,
+    /// Seconds a room's lease lasts without renewal: how long a killed replica's rooms wait
+    /// before another replica takes them over. Renewed every 2 s. 5 to 300.
+    pub lease_seconds: u64,
+    /// On SIGTERM, seconds to drain first: no new calls, each room released to another
+    /// replica as soon as it is empty, the rest stopped at the end. 0: stop at once.
+    pub drain_seconds: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self { replica: String::new(), lease_seconds: 15, drain_seconds: 0 }
+    }
 }
 
 /// Which database holds the rooms.
@@ -349,6 +372,7 @@ struct RawConfig {
     metrics: RawMetrics,
     webhooks: Vec<WebhookConfig>,
     database: RawDatabase,
+    cluster: ClusterConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -369,6 +393,7 @@ impl Default for RawConfig {
             metrics: RawMetrics::default(),
             webhooks: Vec::new(),
             database: RawDatabase::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -470,6 +495,26 @@ impl RawConfig {
                 .transpose()
                 .map_err(|reason| ConfigError::InvalidValue { key: "database.url", reason })?,
         };
+        if !(5..=300).contains(&self.cluster.lease_seconds) {
+            return Err(ConfigError::InvalidValue {
+                key: "cluster.lease_seconds",
+                reason: format!("{} is not between 5 and 300", self.cluster.lease_seconds),
+            });
+        }
+        if self.cluster.drain_seconds > 3600 {
+            return Err(ConfigError::InvalidValue {
+                key: "cluster.drain_seconds",
+                reason: format!("{} is over 3600", self.cluster.drain_seconds),
+            });
+        }
+        if self.cluster.replica.len() > 128
+            || self.cluster.replica.chars().any(|c| !c.is_ascii_graphic())
+        {
+            return Err(ConfigError::InvalidValue {
+                key: "cluster.replica",
+                reason: "at most 128 printable ASCII characters without spaces".into(),
+            });
+        }
         for webhook in &self.webhooks {
             webhook.validate().map_err(|error| ConfigError::InvalidValue {
                 key: "webhooks",
@@ -485,6 +530,7 @@ impl RawConfig {
             metrics: self.metrics.validate()?,
             webhooks: self.webhooks,
             database,
+            cluster: self.cluster,
         })
     }
 }

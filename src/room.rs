@@ -150,6 +150,9 @@ pub enum Refusal {
     /// The room has as many participants as it may.
     #[error("the room is full")]
     Full,
+    /// The server is draining before it stops: it takes no new callers.
+    #[error("the server is draining")]
+    Draining,
 }
 
 /// Whether a caller whose account has `roles` in the room may call it while `participants`

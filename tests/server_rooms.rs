@@ -11,11 +11,14 @@ mod api;
 mod common;
 #[path = "support/harness.rs"]
 mod harness;
+#[path = "support/postgres.rs"]
+mod postgres;
 #[path = "support/server.rs"]
 mod server;
 
 use api::Api;
 use common::{Rdv, prerequisite, runs};
+use postgres::Database;
 use server::Server;
 
 #[test]
@@ -38,42 +41,6 @@ fn rooms_come_and_go_while_the_server_runs_on_postgres() {
     rooms_come_and_go(&rdv, "postgres");
     let started = rdv.run(&["room", "list"]).ok();
     assert!(started.contains("alpha"), "the CLI reads the same PostgreSQL: {started}");
-}
-
-/// A database of its own on the local PostgreSQL server (`scripts/setup test` runs it), as
-/// the user running the tests; dropped at the end.
-struct Database {
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn create() -> Option<Self> {
-        let psql = |sql: &str| {
-            std::process::Command::new("psql")
-                .args(["-d", "postgres", "-qtAc", sql])
-                .output()
-                .is_ok_and(|output| output.status.success())
-        };
-        if !prerequisite("PostgreSQL (psql, a running server)", psql("SELECT 1")) {
-            return None;
-        }
-        let name = format!("rdvt_server_{}", std::process::id());
-        assert!(psql(&format!("DROP DATABASE IF EXISTS {name}")));
-        assert!(psql(&format!("CREATE DATABASE {name}")));
-        let user = std::process::Command::new("id").arg("-un").output().unwrap();
-        let user = String::from_utf8_lossy(&user.stdout).trim().to_owned();
-        let url = format!("postgres://{user}@localhost/{name}?host=/var/run/postgresql");
-        Some(Self { name, url })
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .args(["-d", "postgres", "-qtAc", &format!("DROP DATABASE IF EXISTS {}", self.name)])
-            .output();
-    }
 }
 
 /// The scenario, on whichever database `rdv`'s configuration names.

@@ -250,3 +250,24 @@ fn the_database_is_sqlite_unless_a_postgres_url_is_given() {
         .to_string();
     assert!(error.contains("database.url"), "{error}");
 }
+
+#[test]
+fn cluster_settings_are_checked() {
+    let config = load("", &[], &Overrides::default()).unwrap();
+    assert_eq!(config.cluster, ClusterConfig::default());
+    let config = load(
+        "[cluster]\nreplica = \"rdv-0\"\nlease_seconds = 10\ndrain_seconds = 60\n",
+        &[],
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!((config.cluster.replica.as_str(), config.cluster.lease_seconds), ("rdv-0", 10));
+    for (key, value) in [
+        ("RDV_CLUSTER__LEASE_SECONDS", "2"),
+        ("RDV_CLUSTER__DRAIN_SECONDS", "99999"),
+        ("RDV_CLUSTER__REPLICA", "has space"),
+    ] {
+        let error = load("", &[(key, value)], &Overrides::default()).unwrap_err().to_string();
+        assert!(error.contains("cluster."), "{error}");
+    }
+}

@@ -5,7 +5,7 @@
 //! tells the room's event stream what happened.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -169,11 +169,13 @@ pub(crate) struct RoomHandle {
     metrics: Arc<Metrics>,
     /// The running mixer's CPU clock, for the metrics.
     mixer_cpu: Arc<Mutex<Option<CpuClock>>>,
+    /// The server is draining: no new callers.
+    draining: Arc<AtomicBool>,
 }
 
 impl RoomHandle {
     /// Starts the room's conference owner task; it ends when every handle is dropped.
-    pub(super) fn spawn(room: RoomName, metrics: Arc<Metrics>) -> Self {
+    pub(super) fn spawn(room: RoomName, metrics: Arc<Metrics>, draining: Arc<AtomicBool>) -> Self {
         let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let handle = Self {
@@ -183,6 +185,7 @@ impl RoomHandle {
             events: events.clone(),
             metrics,
             mixer_cpu: Arc::default(),
+            draining,
         };
         let owner = Conference {
             room,
@@ -200,6 +203,7 @@ impl RoomHandle {
             commands: handle.commands.downgrade(),
             metrics: Arc::clone(&handle.metrics),
             mixer_cpu: Arc::clone(&handle.mixer_cpu),
+            draining: Arc::clone(&handle.draining),
         };
         tokio::spawn(owner.run(inbox));
         handle
@@ -280,6 +284,11 @@ impl RoomHandle {
         self.events.subscribe()
     }
 
+    /// Whether the server is draining (new callers are refused).
+    pub(super) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
     /// The server's metrics.
     pub(super) fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
@@ -323,6 +332,7 @@ struct Conference {
     commands: mpsc::WeakSender<RoomCommand>,
     metrics: Arc<Metrics>,
     mixer_cpu: Arc<Mutex<Option<CpuClock>>>,
+    draining: Arc<AtomicBool>,
 }
 
 impl Conference {
@@ -424,6 +434,7 @@ impl Conference {
             events: self.events.clone(),
             metrics: Arc::clone(&self.metrics),
             mixer_cpu: Arc::clone(&self.mixer_cpu),
+            draining: Arc::clone(&self.draining),
         };
         if self.mixer.is_none() {
             let (mixer, started_outputs) = Mixer::start().await?;

@@ -96,7 +96,8 @@ pub async fn run(
         .map_err(|source| ServerError::DhtSocket { port: config.dht.port, source })?;
     let metrics = Arc::new(Metrics::new());
     let link = Arc::new(config.link.clone());
-    let rooms = Arc::new(Registry::new(dht.clone(), store, link, Arc::clone(&metrics)));
+    let rooms =
+        Arc::new(Registry::new(dht.clone(), store, link, Arc::clone(&metrics), &config.cluster));
     let (listeners_stop, listeners_stopped) = watch::channel(false);
     let api = if config.api.enabled {
         let task = api::serve(&config.api, Arc::clone(&rooms), stop_signal(&listeners_stopped))
@@ -126,6 +127,7 @@ pub async fn run(
         Some(Webhooks::spawn(&config.webhooks, events).map_err(ServerError::Webhooks)?)
     };
     rooms.sync().await.map_err(ServerError::Store)?;
+    info!(rooms = rooms.serving(), "serving");
     let mut shutdown = std::pin::pin!(shutdown);
     let mut sync = tokio::time::interval(SYNC_INTERVAL);
     loop {
@@ -139,6 +141,9 @@ pub async fn run(
                 rooms.set_ready(connected);
             }
         }
+    }
+    if config.cluster.drain_seconds > 0 {
+        drain(&rooms, Duration::from_secs(config.cluster.drain_seconds)).await;
     }
     info!("shutting down");
     rooms.set_ready(false);
@@ -165,4 +170,19 @@ fn stop_signal(stop: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send 
     async move {
         let _ = stop.wait_for(|stopping| *stopping).await;
     }
+}
+
+/// Drains: new callers are refused and each room is handed over once empty, until no room is
+/// left here or `timeout` passes.
+async fn drain(rooms: &Registry, timeout: Duration) {
+    info!(rooms = rooms.serving(), seconds = timeout.as_secs(), "draining");
+    rooms.drain();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while rooms.serving() > 0 && tokio::time::Instant::now() < deadline {
+        if let Err(error) = rooms.sync().await {
+            warn!(%error, "cannot read the rooms from the store");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    info!(left = rooms.serving(), "drained");
 }

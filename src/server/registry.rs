@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdv_admin_api::types::Event as ApiEvent;
 use tokio::sync::{broadcast, watch};
@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use super::api::api_event;
 use super::conference::RoomHandle;
-use crate::config::LinkConfig;
+use crate::config::{ClusterConfig, LinkConfig};
 use crate::dht::driver::DhtHandle;
 use crate::room::{Room, RoomId, RoomName};
 use crate::store::{Store, StoreError};
@@ -34,6 +34,8 @@ struct Running {
     events: broadcast::Sender<ApiEvent>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    /// When its lease was last renewed.
+    renewed: Instant,
 }
 
 /// Every room being served. Shared by the server's run loop and the admin API.
@@ -51,6 +53,12 @@ pub(crate) struct Registry {
     /// The DHT answered and the stored rooms are being served.
     ready: AtomicBool,
     metrics: Arc<Metrics>,
+    /// This replica's name in the room leases.
+    replica: String,
+    /// How long a lease lasts without renewal.
+    lease: Duration,
+    /// Draining: no new rooms, no new callers, empty rooms handed over.
+    draining: Arc<AtomicBool>,
 }
 
 impl Registry {
@@ -60,7 +68,14 @@ impl Registry {
         store: Store,
         link: Arc<LinkConfig>,
         metrics: Arc<Metrics>,
+        cluster: &ClusterConfig,
     ) -> Self {
+        let replica = if cluster.replica.is_empty() {
+            default_replica_name()
+        } else {
+            cluster.replica.clone()
+        };
+        info!(%replica, lease_seconds = cluster.lease_seconds, "replica");
         Self {
             dht,
             store,
@@ -70,6 +85,9 @@ impl Registry {
             all_events: broadcast::channel(EVENT_BUFFER).0,
             ready: AtomicBool::new(false),
             metrics,
+            replica,
+            lease: Duration::from_secs(cluster.lease_seconds),
+            draining: Arc::default(),
         }
     }
 
@@ -78,56 +96,115 @@ impl Registry {
         &self.store
     }
 
-    /// Brings the served rooms in line with the store: starts new rooms, stops deleted ones,
-    /// and hands each running conference its stored policy.
+    /// Brings the served rooms in line with the store: renews the leases of the rooms served
+    /// here (stopping any whose lease was lost), stops deleted rooms, starts the rooms whose
+    /// lease this replica gets, and hands each running conference its stored policy. While
+    /// draining, starts nothing and hands over every room that is empty.
     pub(super) async fn sync(&self) -> Result<(), StoreError> {
         let mut unservable = self.syncing.lock().await;
         let stored = self.store.room_outlines().await?;
-        let stale: Vec<(String, Running)> = {
+        let now = Instant::now();
+        let draining = self.draining.load(Ordering::Relaxed);
+        let mut leaving: Vec<(String, Running, &'static str)> = Vec::new();
+        {
             let mut running = self.running();
-            let keys: Vec<String> = running
-                .iter()
-                .filter(|(key, entry)| {
-                    !stored.iter().any(|room| room.id == entry.id && key_of(&room.name) == **key)
-                })
-                .map(|(key, _)| key.clone())
-                .collect();
-            keys.into_iter().filter_map(|key| running.remove_entry(&key)).collect()
-        };
-        for (key, entry) in stale {
-            info!(room = %key, "the room was deleted: it stops");
+            let keys: Vec<String> = running.keys().cloned().collect();
+            for key in keys {
+                let Some(entry) = running.get(&key) else { continue };
+                let reason = if !stored.iter().any(|room| room.id == entry.id) {
+                    Some("the room was deleted: it stops")
+                } else if now.duration_since(entry.renewed) > self.lease {
+                    Some("the room's lease could not be renewed: it stops")
+                } else if draining && entry.conference.participant_count() == 0 {
+                    Some("draining: the empty room is handed over")
+                } else {
+                    None
+                };
+                if let (Some(reason), Some(entry)) = (reason, running.remove(&key)) {
+                    leaving.push((key, entry, reason));
+                }
+            }
+        }
+        for (key, entry, reason) in leaving {
+            info!(room = %key, replica = %self.replica, "{reason}");
+            let id = entry.id;
             stop(entry).await;
+            if let Err(error) = self.store.release_lease(id, &self.replica).await {
+                warn!(room = %key, %error, "cannot release the room's lease");
+            }
         }
         for outline in stored {
             let key = key_of(&outline.name);
-            if let Some(entry) = self.running().get(&key) {
+            let serving = self.running().contains_key(&key);
+            if !serving && (draining || unservable.contains(&outline.id)) {
+                continue;
+            }
+            match self.lease(outline.id).await {
+                Ok(true) => {}
+                Ok(false) if serving => {
+                    let entry = self.running().remove(&key);
+                    if let Some(entry) = entry {
+                        warn!(room = %key, replica = %self.replica, "another replica took the room's lease: it stops here");
+                        stop(entry).await;
+                    }
+                    continue;
+                }
+                Ok(false) => continue,
+                Err(error) => {
+                    warn!(room = %key, %error, "cannot renew the room's lease");
+                    continue;
+                }
+            }
+            if let Some(entry) = self.running().get_mut(&key) {
+                entry.renewed = now;
                 entry.conference.set_policy(outline.policy);
                 continue;
             }
-            if unservable.contains(&outline.id) {
-                continue;
-            }
-            // New: its identity is loaded (and checked) once, to start it.
+            // New here: its identity is loaded (and checked) once, to start it.
             let room = match self.store.room(&outline.name).await {
                 Ok(Some(room)) => room,
                 Ok(None) => continue,
                 Err(error @ StoreError::DamagedRoom { .. }) => {
                     warn!(room = %outline.name, %error, "the room cannot be served");
                     unservable.insert(outline.id);
+                    let _ = self.store.release_lease(outline.id, &self.replica).await;
                     continue;
                 }
                 Err(error) => return Err(error),
             };
-            let entry = self.start(room);
+            info!(room = %outline.name, replica = %self.replica, "room lease taken: serving it");
+            let entry = self.start(room, now);
             entry.conference.set_policy(outline.policy);
             self.running().insert(key, entry);
         }
         Ok(())
     }
 
-    /// Starts serving `room`.
-    fn start(&self, room: Room) -> Running {
-        let conference = RoomHandle::spawn(room.name.clone(), Arc::clone(&self.metrics));
+    /// Takes or renews this replica's lease of room `room`.
+    async fn lease(&self, room: RoomId) -> Result<bool, StoreError> {
+        let now = unix_ms();
+        let until = now.saturating_add(i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX));
+        self.store.take_lease(room, &self.replica, now, until).await
+    }
+
+    /// Stops taking rooms and new callers; each room is handed over once empty (see
+    /// [`Registry::sync`]).
+    pub(super) fn drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// How many rooms are served here.
+    pub(super) fn serving(&self) -> usize {
+        self.running().len()
+    }
+
+    /// Starts serving `room`, whose lease was renewed at `renewed`.
+    fn start(&self, room: Room, renewed: Instant) -> Running {
+        let conference = RoomHandle::spawn(
+            room.name.clone(),
+            Arc::clone(&self.metrics),
+            Arc::clone(&self.draining),
+        );
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         tokio::spawn(forward_events(
             room.name.clone(),
@@ -145,7 +222,7 @@ impl Registry {
             conference.clone(),
             stopped,
         ));
-        Running { id, name, conference, events, stop, task }
+        Running { id, name, conference, events, stop, task, renewed }
     }
 
     /// Stops serving the room named `name` (in any case), ending its calls; false when it was
@@ -155,7 +232,9 @@ impl Registry {
         let entry = self.running().remove(&key_of(name));
         match entry {
             Some(entry) => {
+                let id = entry.id;
                 stop(entry).await;
+                let _ = self.store.release_lease(id, &self.replica).await;
                 true
             }
             None => false,
@@ -173,6 +252,10 @@ impl Registry {
             if let Err(error) = entry.task.await {
                 warn!(%error, "a room task failed");
             }
+        }
+        // Another replica may take the rooms over at once rather than when the leases expire.
+        if let Err(error) = self.store.release_leases(&self.replica).await {
+            warn!(%error, "cannot release the room leases");
         }
     }
 
@@ -264,4 +347,20 @@ async fn forward_events(
             Err(broadcast::error::RecvError::Closed) => break,
         }
     }
+}
+
+/// This process's replica name: the host name and a random suffix.
+fn default_replica_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_default();
+    let host = if host.is_empty() { "rdv".to_owned() } else { host };
+    format!("{host}-{:08x}", rand::random::<u32>())
+}
+
+/// Now, Unix milliseconds.
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
 }

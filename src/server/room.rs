@@ -378,6 +378,9 @@ impl Door {
     /// Applies the room's policy, read fresh from the store so that changes made while the
     /// server runs take effect at the next call. A store failure refuses.
     pub(super) async fn admit(&self, caller: AccountId) -> Result<Admitted, AdmissionError> {
+        if self.conference.is_draining() {
+            return Err(Refusal::Draining.into());
+        }
         let room = self.store.room(&self.room).await?.ok_or(AdmissionError::RoomGone)?;
         let roles = self.store.roles_of(room.id, caller).await?;
         self.conference.set_policy(room.policy.clone());

@@ -6,6 +6,7 @@
 //! opening and migrating the database are serialised between processes by a lock file. The SQL is portable
 //! (`$n` placeholders, standard types) so that a PostgreSQL backend can share it.
 
+mod leases;
 mod rooms;
 mod tokens;
 

@@ -292,3 +292,23 @@ async fn outlines_carry_the_policy_without_the_keys(store: Store) {
     assert_eq!(names, ["alpha", "Beta"]);
     assert_eq!((outlines[1].id, &outlines[1].policy), (room.id, &policy));
 }
+
+on_both!(leases_go_to_one_holder_until_they_expire_or_are_released);
+
+async fn leases_go_to_one_holder_until_they_expire_or_are_released(store: Store) {
+    let room =
+        store.create_room(&name("shared"), &identity(0), &RoomPolicy::default(), 1).await.unwrap();
+    assert!(store.take_lease(room.id, "a", 1_000, 16_000).await.unwrap());
+    assert!(!store.take_lease(room.id, "b", 2_000, 17_000).await.unwrap(), "a holds it");
+    assert!(store.take_lease(room.id, "a", 10_000, 25_000).await.unwrap(), "a renews it");
+    assert_eq!(store.lease_of(room.id).await.unwrap(), Some(("a".to_owned(), 25_000)));
+    assert!(!store.take_lease(room.id, "b", 24_999, 40_000).await.unwrap(), "not yet expired");
+    assert!(store.take_lease(room.id, "b", 25_001, 40_000).await.unwrap(), "expired: b takes it");
+    assert!(!store.take_lease(room.id, "a", 26_000, 41_000).await.unwrap(), "a lost it");
+    store.release_lease(room.id, "a").await.unwrap();
+    assert_eq!(store.lease_of(room.id).await.unwrap().unwrap().0, "b", "only the holder releases");
+    store.release_leases("b").await.unwrap();
+    assert!(store.take_lease(room.id, "a", 27_000, 42_000).await.unwrap(), "released: free");
+    store.delete_room(&name("shared")).await.unwrap();
+    assert_eq!(store.lease_of(room.id).await.unwrap(), None, "gone with the room");
+}

@@ -29,6 +29,11 @@ impl Server {
     /// Starts `rdv run` on `rdv`'s data directory, bootstrapping on `bootstrap`, through
     /// `wrapper` (a command prefix such as the jamid harness's `exec --`; empty for none).
     pub fn start(rdv: &Rdv, wrapper: &[&str], bootstrap: &str) -> Self {
+        Self::start_with(rdv, wrapper, bootstrap, &[])
+    }
+
+    /// [`Server::start`] with more environment variables (configuration keys).
+    pub fn start_with(rdv: &Rdv, wrapper: &[&str], bootstrap: &str, env: &[(&str, &str)]) -> Self {
         let rdv_binary = env!("CARGO_BIN_EXE_rdv");
         let (program, prefix) = match wrapper.split_first() {
             Some((program, rest)) => (*program, [rest, &[rdv_binary]].concat()),
@@ -45,6 +50,7 @@ impl Server {
             .env("RDV_API__LISTEN", "127.0.0.1:0")
             .env("RDV_METRICS__LISTEN", "127.0.0.1:0")
             .env("RDV_API__ADMIN_TOKEN", ADMIN_TOKEN)
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .stdout(Stdio::null());
         let mut child = command.spawn().unwrap();
