@@ -60,6 +60,8 @@ fn rooms_move_to_another_replica_when_theirs_is_killed_or_drains() {
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     second.wait_for(&["draining", "rooms=2"]);
     second.wait_for_nth(&["draining: the empty room is handed over"], 2);
+    let taken = second.count(&["room lease taken: serving it"]);
+    assert_eq!(taken, 2, "each room was started once and stayed put while its lease was renewed");
     third.wait_for_nth_within(&["room lease taken: serving it"], 2, Duration::from_secs(20));
     assert_eq!(second.stop(), 0);
     assert_eq!(third.stop(), 0);

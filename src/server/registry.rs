@@ -120,7 +120,9 @@ impl Registry {
                 } else {
                     None
                 };
-                if let (Some(reason), Some(entry)) = (reason, running.remove(&key)) {
+                if let Some(reason) = reason
+                    && let Some(entry) = running.remove(&key)
+                {
                     leaving.push((key, entry, reason));
                 }
             }
