@@ -43,6 +43,9 @@ impl Panel {
         let mut child = Command::new(&prefix[0])
             .args(&prefix[1..])
             .args([PYTHON, script, base, token, room])
+            // The browser has no business with the callers' PulseAudio servers.
+            .env("PULSE_SERVER", "unix:/nonexistent")
+            .env_remove("XDG_RUNTIME_DIR")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

@@ -49,7 +49,7 @@ def main():
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1024,768"):
+                "--window-size=1024,768", "--mute-audio", "--disable-audio-output"):
         options.add_argument(arg)
     browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     wait = WebDriverWait(browser, WAIT, ignored_exceptions=REDRAWN)
