@@ -121,6 +121,20 @@ fn the_admin_api_steers_a_room_of_real_jami_callers() {
     let _ = messages.wait();
     assert!(received.is_some(), "alice never got the chat message");
 
+    // Alice writes in her call: the stream tells who wrote what (for bots).
+    harness.run(&[
+        "dbus",
+        "alice",
+        "sendTextMessage",
+        &calls[0],
+        r#"{"text/plain":"Can everyone hear me?"}"#,
+        "false",
+    ]);
+    let alice_id = api.participant_id("lobby", &ids[0]);
+    events.next("chat", |kind| {
+        kind["text"] == "Can everyone hear me?" && kind["participant"] == alice_id
+    });
+
     // Kick carol: her call ends, the others stay, and the stream says she left.
     let carol = api.participant_id("lobby", &ids[2]);
     api.expect(204, "POST", &format!("/api/v1/rooms/lobby/participants/{carol}/kick"), None);

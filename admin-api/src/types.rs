@@ -394,6 +394,15 @@ pub enum EventKind {
         /// Waiting in the lobby (`true`) or out of it (`false`).
         waiting: bool,
     },
+    /// A participant sent a text message in its call (Jami's in-call chat).
+    Chat {
+        /// Who sent it.
+        participant: u64,
+        /// Its Jami account id.
+        account: String,
+        /// The text (at most 4096 characters; longer ones are cut).
+        text: String,
+    },
 }
 
 impl EventKind {
@@ -409,6 +418,7 @@ impl EventKind {
             Self::CallRefused { .. } => "call_refused",
             Self::CallFailed { .. } => "call_failed",
             Self::Lobby { .. } => "lobby",
+            Self::Chat { .. } => "chat",
         }
     }
 }
@@ -429,6 +439,7 @@ mod tests {
             EventKind::CallRefused { account: "a".into(), reason: "locked".into() },
             EventKind::CallFailed { account: "a".into(), reason: "ice".into() },
             EventKind::Lobby { participant: 1, waiting: true },
+            EventKind::Chat { participant: 1, account: "a".into(), text: "hi".into() },
         ];
         for kind in kinds {
             let json = serde_json::to_value(&kind).unwrap();

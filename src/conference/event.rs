@@ -71,6 +71,15 @@ pub enum RoomEvent {
         /// Why.
         reason: String,
     },
+    /// A participant sent a text message in its call.
+    Chat {
+        /// Who.
+        participant: ParticipantId,
+        /// Its account.
+        account: AccountId,
+        /// The text.
+        text: String,
+    },
     /// A call could not be set up (device link, TLS, media).
     CallFailed {
         /// The caller.

@@ -339,6 +339,9 @@ pub(super) fn api_event(room: &RoomName, at_ms: u64, event: RoomEvent) -> Event 
         RoomEvent::CallRefused { account, reason } => {
             EventKind::CallRefused { account: account.to_string(), reason }
         }
+        RoomEvent::Chat { participant, account, text } => {
+            EventKind::Chat { participant: participant.0, account: account.to_string(), text }
+        }
         RoomEvent::CallFailed { account, reason } => {
             EventKind::CallFailed { account: account.to_string(), reason }
         }

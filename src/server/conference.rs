@@ -151,6 +151,8 @@ pub(super) enum RoomCommand {
     LocalMute { call_id: String, muted: bool },
     /// confOrders that came on call `call_id`, checked against its rights.
     Orders { call_id: String, orders: Vec<Order> },
+    /// The caller of `call_id` sent a text message in its call.
+    Chat { call_id: String, text: String },
     /// An action from the operator (admin API, CLI): always permitted.
     Act { action: Action, reply: oneshot::Sender<Result<(), ActionError>> },
     /// The room's stored policy, as read at the last admission.
@@ -249,6 +251,11 @@ impl RoomHandle {
     /// confOrders that came on call `call_id`.
     pub(super) fn orders(&self, call_id: String, orders: Vec<Order>) {
         self.offer(RoomCommand::Orders { call_id, orders });
+    }
+
+    /// A text message that came on call `call_id`.
+    pub(super) fn chat_from(&self, call_id: String, text: String) {
+        self.offer(RoomCommand::Chat { call_id, text });
     }
 
     /// Takes the room's policy as it stands: the layout of the next mixer, whether the big
@@ -403,6 +410,13 @@ impl Conference {
                 }
             }
             RoomCommand::Orders { call_id, orders } => self.on_orders(&call_id, orders),
+            RoomCommand::Chat { call_id, text } => {
+                if let Some((participant, state)) = self.by_call(&call_id) {
+                    let account = state.member.caller;
+                    info!(room = %self.room, participant = participant.0, caller_account = %account, chars = text.chars().count(), "in-call message");
+                    let _ = self.events.send(RoomEvent::Chat { participant, account, text });
+                }
+            }
             RoomCommand::Act { action, reply } => {
                 info!(room = %self.room, ?action, "operator action");
                 let _ = reply.send(self.apply(action));

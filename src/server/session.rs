@@ -46,6 +46,8 @@ const MAX_CALLS: usize = 4;
 const CALL_EVENTS: usize = 16;
 /// Content type of an in-call text message, as Jami sends and shows it.
 const CHAT_CONTENT_TYPE: &str = "text/plain";
+/// Longest in-call message passed on, in characters (longer ones are cut).
+const MAX_CHAT_CHARS: usize = 4096;
 
 /// Why a link ended.
 #[derive(Debug, thiserror::Error)]
@@ -410,19 +412,28 @@ impl Session {
         }
     }
 
-    /// A caller's in-dialog MESSAGE: a confOrder is handed to the room; anything else (chat)
-    /// is only answered.
+    /// A caller's in-dialog MESSAGE: a confOrder is handed to the room, a text message
+    /// (in-call chat) becomes a room event; anything else is only answered.
     fn on_message(&self, request: &sipx_sip::Request) {
         let content_type = request
             .headers
             .value(&sipx_sip::HeaderName::ContentType)
             .map(|value| String::from_utf8_lossy(&value).trim().to_ascii_lowercase());
-        if content_type.as_deref() != Some(&order::CONTENT_TYPE.to_ascii_lowercase()) {
-            return;
-        }
         let Some(call_id) = uas::call_id(request).filter(|id| self.calls.contains_key(id)) else {
             return;
         };
+        let media_type = content_type.as_deref().and_then(|value| value.split(';').next());
+        if media_type.map(str::trim) == Some(CHAT_CONTENT_TYPE) {
+            let text: String =
+                String::from_utf8_lossy(request.body()).chars().take(MAX_CHAT_CHARS).collect();
+            if !text.trim().is_empty() {
+                self.conference.chat_from(call_id, text);
+            }
+            return;
+        }
+        if content_type.as_deref() != Some(&order::CONTENT_TYPE.to_ascii_lowercase()) {
+            return;
+        }
         match order::parse(request.body()) {
             Ok(orders) => {
                 self.conference.orders(call_id, orders);

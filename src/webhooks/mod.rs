@@ -38,6 +38,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "call_refused",
     "call_failed",
     "lobby",
+    "chat",
 ];
 
 /// Header carrying the event's type, e.g. `joined`.
