@@ -249,6 +249,7 @@ fn event_types_name_every_kind() {
         EventKind::CallRefused { account: "a".into(), reason: "locked".into() },
         EventKind::CallFailed { account: "a".into(), reason: "ice".into() },
         EventKind::Lobby { participant: 1, waiting: true },
+        EventKind::Chat { participant: 1, account: "a".into(), text: "hi".into() },
     ];
     for kind in &every_kind {
         // No wildcard: a new kind fails to compile here until it is listed above.
@@ -261,7 +262,8 @@ fn event_types_name_every_kind() {
             | EventKind::VoiceActivity { .. }
             | EventKind::CallRefused { .. }
             | EventKind::CallFailed { .. }
-            | EventKind::Lobby { .. } => {}
+            | EventKind::Lobby { .. }
+            | EventKind::Chat { .. } => {}
         }
         assert!(EVENT_TYPES.contains(&kind.name()), "{} is not in EVENT_TYPES", kind.name());
     }
