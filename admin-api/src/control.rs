@@ -89,4 +89,21 @@ pub trait Control: Clone + Send + Sync + 'static {
 
     /// Ready to take calls (DHT bootstrapped, rooms published).
     fn ready(&self) -> bool;
+
+    /// Adds a bot to the room's mix: it hears the room and is heard in it (see [`BotLink`]).
+    fn attach_bot(&self, room: &str) -> impl Future<Output = Result<BotLink, ApiError>> + Send;
+}
+
+/// Samples in one bot audio frame: 20 ms at 48 kHz, mono.
+pub const BOT_FRAME_SAMPLES: usize = 960;
+
+/// A bot's two ways into a room's audio, in frames of [`BOT_FRAME_SAMPLES`] signed 16-bit
+/// samples at 48 kHz, mono. The bot is a participant without a call: it hears everyone (its
+/// own frames excepted) and everyone hears it. It leaves when `to_room` is dropped.
+#[derive(Debug)]
+pub struct BotLink {
+    /// Frames the bot says, in real time (a bot that sends faster loses frames).
+    pub to_room: tokio::sync::mpsc::Sender<Vec<i16>>,
+    /// Frames the bot hears; closed when the bot fell too far behind and was dropped.
+    pub from_room: tokio::sync::mpsc::Receiver<Vec<i16>>,
 }

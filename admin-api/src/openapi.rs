@@ -6,7 +6,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{accounts, events, participants, rooms, tokens};
+use crate::routes::{accounts, bot, events, participants, rooms, tokens};
 use crate::types::{
     AccountRoleEntry, Action, Admission, ChatRequest, CreateRoom, CreateToken, CreatedToken, Event,
     EventKind, LayoutName, LayoutRequest, MuteRequest, Participant, Policy, PolicyPatch, Role,
@@ -35,6 +35,7 @@ const BEARER: &str = "bearer";
         accounts::unban, accounts::allow, accounts::disallow,
         tokens::create, tokens::revoke,
         events::all, events::room,
+        bot::connect,
     ),
     components(schemas(
         AccountRoleEntry, Action, Admission, ChatRequest, CreateRoom, CreateToken, CreatedToken,
@@ -49,6 +50,7 @@ const BEARER: &str = "bearer";
         (name = "accounts", description = "Moderators, bans and the allow-list"),
         (name = "tokens", description = "Room tokens (admin only)"),
         (name = "events", description = "Live events (Server-Sent Events)"),
+        (name = "bots", description = "Bots in a room's audio (WebSocket)"),
     ),
 )]
 struct ApiDoc;

@@ -797,8 +797,31 @@ async fn the_access_table_covers_every_documented_route() {
             format!("{method} {template}")
         })
         .collect();
+    // The bot's WebSocket, checked in `the_bot_socket_is_a_room_route`.
+    tested.push("GET /api/v1/rooms/{room}/bot".to_owned());
     tested.sort();
     assert_eq!(tested, documented);
+}
+
+#[tokio::test]
+async fn the_bot_socket_is_a_room_route() {
+    let uri = "/api/v1/rooms/alpha/bot";
+    let fixture = Fixture::new();
+    let (code, _) = status(fixture.app(), request("GET", uri, None, None)).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    let fixture = Fixture::new();
+    let (code, _) = status(fixture.app(), request("GET", uri, Some(&fixture.beta), None)).await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    // With alpha's token the request gets past authentication; without an HTTP connection to
+    // upgrade (oneshot) or the WebSocket headers, the upgrade itself is refused.
+    let fixture = Fixture::new();
+    let (code, _) = status(fixture.app(), request("GET", uri, Some(&fixture.alpha), None)).await;
+    assert!(code.is_client_error(), "{code}");
+    assert!(![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&code), "{code}");
+    let fixture = Fixture::new();
+    let (code, _) =
+        status(fixture.app(), request("GET", "/api/v1/rooms/nowhere/bot", Some(ADMIN), None)).await;
+    assert!(code.is_client_error(), "{code}");
 }
 
 /// `uri` with the token as its `access_token` query parameter (percent-encoded).

@@ -11,7 +11,7 @@ use rdv_admin_api::types::{
     self as api, AccountRoleEntry, CreateRoom, Event, EventKind, LayoutName, Participant, Policy,
     PolicyPatch, RoomDetail, RoomSummary, TokenInfo,
 };
-use rdv_admin_api::{ApiError, AuthConfig, Control};
+use rdv_admin_api::{ApiError, AuthConfig, BotLink, Control};
 use rdv_mixer::audio::ParticipantId;
 use tokio::sync::broadcast;
 use tracing::{info, warn};
@@ -286,6 +286,11 @@ impl Control for ServerControl {
 
     fn ready(&self) -> bool {
         self.rooms.is_ready()
+    }
+
+    async fn attach_bot(&self, room: &str) -> Result<BotLink, ApiError> {
+        let conference = self.conference(room).await?;
+        conference.attach_bot().await.map_err(ApiError::Unavailable)
     }
 }
 

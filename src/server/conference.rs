@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use rdv_admin_api::BotLink;
 use rdv_mixer::audio::ParticipantId;
 use rdv_mixer::engine::AudioEvent;
 use rdv_mixer::layout::Layout;
@@ -17,6 +18,7 @@ use rdv_mixer::video::{ParticipantTile, VideoCodec, VideoEvent};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info, trace, warn};
 
+use super::bot::BotSeat;
 use super::call::CallEvent;
 use super::media::{Mixer, Participant, VideoJoin, video_config};
 use crate::conference::action::{Action, Who};
@@ -159,6 +161,8 @@ pub(super) enum RoomCommand {
     Policy(RoomPolicy),
     /// The conference as it stands.
     Snapshot(oneshot::Sender<Snapshot>),
+    /// A bot joins the room's audio.
+    AttachBot(oneshot::Sender<Result<BotLink, String>>),
 }
 
 /// A room's conference: cheap to clone, one per call and per API request.
@@ -192,6 +196,7 @@ impl RoomHandle {
         let owner = Conference {
             room,
             members: BTreeMap::new(),
+            bots: HashSet::new(),
             next_id: 1,
             layout: Layout::Grid,
             active: None,
@@ -274,6 +279,16 @@ impl RoomHandle {
         answer.await.map_err(|_| ActionError::NotRunning)?
     }
 
+    /// Adds a bot to the room's audio, starting the mixer if need be.
+    pub(crate) async fn attach_bot(&self) -> Result<BotLink, String> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(RoomCommand::AttachBot(reply))
+            .await
+            .map_err(|_| "the room is not running".to_owned())?;
+        answer.await.map_err(|_| "the room is not running".to_owned())?
+    }
+
     /// The conference as it stands; `None` once the room has stopped.
     pub(crate) async fn snapshot(&self) -> Option<Snapshot> {
         let (reply, answer) = oneshot::channel();
@@ -324,6 +339,8 @@ struct Conference {
     room: RoomName,
     /// By id: joining order.
     members: BTreeMap<ParticipantId, MemberState>,
+    /// Bots in the audio (not members: no call, not in confInfo).
+    bots: HashSet<ParticipantId>,
     next_id: u64,
     layout: Layout,
     /// Who is shown big.
@@ -373,7 +390,7 @@ impl Conference {
             if self.pacer.poll_due(now) {
                 self.send_conf_info();
             }
-            if self.mixer.is_some() && self.members.is_empty() {
+            if self.mixer.is_some() && self.members.is_empty() && self.bots.is_empty() {
                 self.stop_mixer();
                 outputs = None;
             }
@@ -425,6 +442,10 @@ impl Conference {
             RoomCommand::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot());
             }
+            RoomCommand::AttachBot(reply) => {
+                let attached = self.attach_bot(outputs).await;
+                let _ = reply.send(attached);
+            }
         }
     }
 
@@ -450,18 +471,7 @@ impl Conference {
             mixer_cpu: Arc::clone(&self.mixer_cpu),
             draining: Arc::clone(&self.draining),
         };
-        if self.mixer.is_none() {
-            let (mixer, started_outputs) = Mixer::start().await?;
-            self.layout = mixer_layout(self.policy.layout);
-            self.active = None;
-            mixer.send(Command::SetLayout(self.layout));
-            info!(room = %self.room, layout = ?self.layout, "mixer started");
-            *self.mixer_cpu.lock().unwrap_or_else(PoisonError::into_inner) =
-                mixer.room.cpu_clock().cloned();
-            self.mixer = Some(mixer);
-            *outputs = Some(started_outputs);
-            self.view = ConferenceView::default();
-        }
+        self.ensure_mixer(outputs).await?;
         let Some(mixer) = self.mixer.as_mut() else { return Err("no mixer".into()) };
         let id = ParticipantId(self.next_id);
         self.next_id += 1;
@@ -518,7 +528,62 @@ impl Conference {
         Ok(participant)
     }
 
+    /// Starts the mixer unless it runs.
+    async fn ensure_mixer(
+        &mut self,
+        outputs: &mut Option<mpsc::Receiver<Output>>,
+    ) -> Result<(), String> {
+        if self.mixer.is_some() {
+            return Ok(());
+        }
+        let (mixer, started_outputs) = Mixer::start().await?;
+        self.layout = mixer_layout(self.policy.layout);
+        self.active = None;
+        mixer.send(Command::SetLayout(self.layout));
+        info!(room = %self.room, layout = ?self.layout, "mixer started");
+        *self.mixer_cpu.lock().unwrap_or_else(PoisonError::into_inner) =
+            mixer.room.cpu_clock().cloned();
+        self.mixer = Some(mixer);
+        *outputs = Some(started_outputs);
+        self.view = ConferenceView::default();
+        Ok(())
+    }
+
+    /// A bot joins the audio: heard by all, hearing all but itself, not shown in confInfo.
+    async fn attach_bot(
+        &mut self,
+        outputs: &mut Option<mpsc::Receiver<Output>>,
+    ) -> Result<BotLink, String> {
+        let owner = RoomHandle {
+            room: self.room.clone(),
+            commands: self.commands.upgrade().ok_or("the room is stopping")?,
+            head_count: Arc::clone(&self.head_count),
+            events: self.events.clone(),
+            metrics: Arc::clone(&self.metrics),
+            mixer_cpu: Arc::clone(&self.mixer_cpu),
+            draining: Arc::clone(&self.draining),
+        };
+        self.ensure_mixer(outputs).await?;
+        let Some(mixer) = self.mixer.as_mut() else { return Err("no mixer".into()) };
+        let id = ParticipantId(self.next_id);
+        self.next_id += 1;
+        let receivers = mixer.add(id, None, None);
+        let seat =
+            BotSeat { id, mixer: Arc::clone(&mixer.room), outgoing: receivers.outgoing, owner };
+        let link = super::bot::spawn(seat)?;
+        self.bots.insert(id);
+        info!(room = %self.room, participant = id.0, bots = self.bots.len(), "bot joined");
+        Ok(link)
+    }
+
     fn leave(&mut self, id: ParticipantId) {
+        if self.bots.remove(&id) {
+            if let Some(mixer) = &mut self.mixer {
+                mixer.remove(id);
+            }
+            self.speakers.remove(id);
+            return info!(room = %self.room, participant = id.0, bots = self.bots.len(), "bot left");
+        }
         if let Some(mixer) = &mut self.mixer {
             mixer.remove(id);
         }

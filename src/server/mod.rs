@@ -1,6 +1,7 @@
 //! `rdv run`: the DHT node and one owner task per room.
 
 mod api;
+mod bot;
 mod call;
 mod conference;
 mod link;

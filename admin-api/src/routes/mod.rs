@@ -3,6 +3,7 @@
 //! `/api/v1`.
 
 pub(crate) mod accounts;
+pub(crate) mod bot;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod participants;

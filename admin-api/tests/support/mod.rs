@@ -334,4 +334,19 @@ impl Control for MemControl {
     fn ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
     }
+
+    async fn attach_bot(&self, room: &str) -> Result<rdv_admin_api::BotLink, ApiError> {
+        // The double's bot hears its own voice back: enough to check the socket's framing.
+        self.room(room).await?;
+        let (to_room, mut heard) = tokio::sync::mpsc::channel::<Vec<i16>>(8);
+        let (echo, from_room) = tokio::sync::mpsc::channel(8);
+        tokio::spawn(async move {
+            while let Some(frame) = heard.recv().await {
+                if echo.send(frame).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(rdv_admin_api::BotLink { to_room, from_room })
+    }
 }
