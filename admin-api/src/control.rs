@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 
 use crate::ApiError;
 use crate::types::{
-    AccountRoleEntry, Action, CreateRoom, Event, Participant, Policy, PolicyPatch, Role,
+    AccountRoleEntry, Action, CreateRoom, Event, Participant, Policy, PolicyPatch, Recording, Role,
     RoomDetail, RoomSummary, TokenInfo,
 };
 
@@ -89,6 +89,13 @@ pub trait Control: Clone + Send + Sync + 'static {
 
     /// Ready to take calls (DHT bootstrapped, rooms published).
     fn ready(&self) -> bool;
+
+    /// Starts (`start`) or stops recording the room's mix into an Ogg Opus file on the server.
+    fn record(
+        &self,
+        room: &str,
+        start: bool,
+    ) -> impl Future<Output = Result<Recording, ApiError>> + Send;
 
     /// Adds a bot to the room's mix: it hears the room and is heard in it (see [`BotLink`]).
     fn attach_bot(&self, room: &str) -> impl Future<Output = Result<BotLink, ApiError>> + Send;

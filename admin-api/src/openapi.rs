@@ -6,11 +6,11 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{accounts, bot, events, participants, rooms, tokens};
+use crate::routes::{accounts, bot, events, participants, recording, rooms, tokens};
 use crate::types::{
     AccountRoleEntry, Action, Admission, ChatRequest, CreateRoom, CreateToken, CreatedToken, Event,
-    EventKind, LayoutName, LayoutRequest, MuteRequest, Participant, Policy, PolicyPatch, Role,
-    RoomDetail, RoomSummary, TokenInfo,
+    EventKind, LayoutName, LayoutRequest, MuteRequest, Participant, Policy, PolicyPatch, Recording,
+    Role, RoomDetail, RoomSummary, TokenInfo,
 };
 
 /// The name of the bearer security scheme in the document (also spelled out in `security`).
@@ -36,11 +36,12 @@ const BEARER: &str = "bearer";
         tokens::create, tokens::revoke,
         events::all, events::room,
         bot::connect,
+        recording::start, recording::stop,
     ),
     components(schemas(
         AccountRoleEntry, Action, Admission, ChatRequest, CreateRoom, CreateToken, CreatedToken,
         ErrorBody, ErrorDetail, Event, EventKind, LayoutName, LayoutRequest, MuteRequest,
-        Participant, Policy, PolicyPatch, Role, RoomDetail, RoomSummary, TokenInfo,
+        Participant, Policy, PolicyPatch, Recording, Role, RoomDetail, RoomSummary, TokenInfo,
     )),
     modifiers(&BearerScheme, &CommonErrors),
     security(("bearer" = [])),
@@ -51,6 +52,7 @@ const BEARER: &str = "bearer";
         (name = "tokens", description = "Room tokens (admin only)"),
         (name = "events", description = "Live events (Server-Sent Events)"),
         (name = "bots", description = "Bots in a room's audio (WebSocket)"),
+        (name = "recording", description = "Recording a room's mix"),
     ),
 )]
 struct ApiDoc;

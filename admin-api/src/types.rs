@@ -468,3 +468,14 @@ mod tests {
         assert!(Action::Chat { text: " ".into() }.validate().is_err());
     }
 }
+
+/// Whether a room is being recorded, and where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Recording {
+    /// Recording now.
+    pub recording: bool,
+    /// The recording's file on the server (Ogg Opus), the current one or the one just ended.
+    pub file: Option<String>,
+    /// Seconds recorded, for a recording that just ended.
+    pub seconds: Option<f64>,
+}

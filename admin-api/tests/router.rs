@@ -167,6 +167,8 @@ const ROUTES: &[(&str, &str, Option<&str>, Access)] = &[
     ("DELETE", "/api/v1/rooms/alpha/tokens/1", None, Access::Admin),
     ("GET", "/api/v1/events", None, Access::Admin),
     ("GET", "/api/v1/rooms/alpha/events", None, Access::Room),
+    ("POST", "/api/v1/rooms/alpha/recording/start", None, Access::Room),
+    ("POST", "/api/v1/rooms/alpha/recording/stop", None, Access::Room),
 ];
 
 #[tokio::test]

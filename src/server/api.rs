@@ -9,14 +9,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rdv_admin_api::types::{
     self as api, AccountRoleEntry, CreateRoom, Event, EventKind, LayoutName, Participant, Policy,
-    PolicyPatch, RoomDetail, RoomSummary, TokenInfo,
+    PolicyPatch, Recording, RoomDetail, RoomSummary, TokenInfo,
 };
 use rdv_admin_api::{ApiError, AuthConfig, BotLink, Control};
 use rdv_mixer::audio::ParticipantId;
 use tokio::sync::broadcast;
 use tracing::{info, warn};
 
-use super::conference::{ActionError, ParticipantView, RoomHandle};
+use super::conference::{ActionError, ParticipantView, RecordError, RoomHandle};
 use super::registry::Registry;
 use crate::conference::action::{Action, Who};
 use crate::conference::event::RoomEvent;
@@ -286,6 +286,22 @@ impl Control for ServerControl {
 
     fn ready(&self) -> bool {
         self.rooms.is_ready()
+    }
+
+    async fn record(&self, room: &str, start: bool) -> Result<Recording, ApiError> {
+        let stored = self.stored_room(room).await?;
+        let conference = self.conference(room).await?;
+        let file = start.then(|| self.rooms.recording_file(&stored.name));
+        let state = conference.record(file).await.map_err(|error| match error {
+            RecordError::Empty => ApiError::Conflict(error.to_string()),
+            RecordError::Unwritable(_) => ApiError::Internal(error.to_string()),
+            RecordError::NotRunning => ApiError::Unavailable(error.to_string()),
+        })?;
+        Ok(Recording {
+            recording: state.recording,
+            file: state.file.map(|file| file.display().to_string()),
+            seconds: state.seconds,
+        })
     }
 
     async fn attach_bot(&self, room: &str) -> Result<BotLink, ApiError> {

@@ -5,6 +5,7 @@
 //! tells the room's event stream what happened.
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -21,6 +22,7 @@ use tracing::{debug, info, trace, warn};
 use super::bot::BotSeat;
 use super::call::CallEvent;
 use super::media::{Mixer, Participant, VideoJoin, video_config};
+use super::recording::Recorder;
 use crate::conference::action::{Action, Who};
 use crate::conference::event::RoomEvent;
 use crate::conference::info::{self as conf_info, Pacer, ParticipantInfo};
@@ -163,6 +165,33 @@ pub(super) enum RoomCommand {
     Snapshot(oneshot::Sender<Snapshot>),
     /// A bot joins the room's audio.
     AttachBot(oneshot::Sender<Result<BotLink, String>>),
+    /// Start recording into a file (`Some`) or stop (`None`).
+    Record { file: Option<PathBuf>, reply: oneshot::Sender<Result<RecordingState, RecordError>> },
+}
+
+/// A room's recording, as the API reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RecordingState {
+    /// Recording now.
+    pub(crate) recording: bool,
+    /// The current file, or the one just finished.
+    pub(crate) file: Option<PathBuf>,
+    /// Seconds in the file just finished.
+    pub(crate) seconds: Option<f64>,
+}
+
+/// Why a recording did not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RecordError {
+    /// Nobody is in the room (the operator's mistake).
+    #[error("nobody is in the room")]
+    Empty,
+    /// The file could not be created or written (the server's configuration).
+    #[error("the recording cannot be written: {0}")]
+    Unwritable(String),
+    /// The room's owner task has stopped.
+    #[error("the room is not running")]
+    NotRunning,
 }
 
 /// A room's conference: cheap to clone, one per call and per API request.
@@ -197,6 +226,7 @@ impl RoomHandle {
             room,
             members: BTreeMap::new(),
             bots: HashSet::new(),
+            recording: None,
             next_id: 1,
             layout: Layout::Grid,
             active: None,
@@ -279,6 +309,20 @@ impl RoomHandle {
         answer.await.map_err(|_| ActionError::NotRunning)?
     }
 
+    /// Starts recording into `file` (`Some`), or stops (`None`, answering once the file is
+    /// complete).
+    pub(crate) async fn record(
+        &self,
+        file: Option<PathBuf>,
+    ) -> Result<RecordingState, RecordError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(RoomCommand::Record { file, reply })
+            .await
+            .map_err(|_| RecordError::NotRunning)?;
+        answer.await.map_err(|_| RecordError::NotRunning)?
+    }
+
     /// Adds a bot to the room's audio, starting the mixer if need be.
     pub(crate) async fn attach_bot(&self) -> Result<BotLink, String> {
         let (reply, answer) = oneshot::channel();
@@ -341,6 +385,8 @@ struct Conference {
     members: BTreeMap<ParticipantId, MemberState>,
     /// Bots in the audio (not members: no call, not in confInfo).
     bots: HashSet<ParticipantId>,
+    /// The recording, if any: its listener in the mix and its file.
+    recording: Option<(ParticipantId, Recorder)>,
     next_id: u64,
     layout: Layout,
     /// Who is shown big.
@@ -441,6 +487,13 @@ impl Conference {
             RoomCommand::Policy(policy) => self.policy = policy,
             RoomCommand::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot());
+            }
+            RoomCommand::Record { file, reply } => {
+                let state = match file {
+                    Some(file) => self.start_recording(file),
+                    None => Ok(self.stop_recording().await),
+                };
+                let _ = reply.send(state);
             }
             RoomCommand::AttachBot(reply) => {
                 let attached = self.attach_bot(outputs).await;
@@ -549,6 +602,54 @@ impl Conference {
         Ok(())
     }
 
+    /// Starts recording the mix into `file`, unless a recording runs already.
+    fn start_recording(&mut self, file: PathBuf) -> Result<RecordingState, RecordError> {
+        if let Some((_, recorder)) = &self.recording {
+            let file = Some(recorder.file.clone());
+            return Ok(RecordingState { recording: true, file, seconds: None });
+        }
+        let Some(mixer) = self.mixer.as_mut().filter(|_| !self.members.is_empty()) else {
+            return Err(RecordError::Empty);
+        };
+        let id = ParticipantId(self.next_id);
+        self.next_id += 1;
+        let receivers = mixer.add(id, None, None);
+        let recorder = match Recorder::start(file, receivers.outgoing) {
+            Ok(recorder) => recorder,
+            Err(error) => {
+                mixer.remove(id);
+                warn!(room = %self.room, %error, "the recording cannot start");
+                return Err(RecordError::Unwritable(error));
+            }
+        };
+        info!(room = %self.room, file = %recorder.file.display(), "recording started");
+        let state =
+            RecordingState { recording: true, file: Some(recorder.file.clone()), seconds: None };
+        self.recording = Some((id, recorder));
+        self.pacer.changed();
+        Ok(state)
+    }
+
+    /// Stops the recording, if any, once its file is complete.
+    async fn stop_recording(&mut self) -> RecordingState {
+        let Some((id, recorder)) = self.recording.take() else {
+            return RecordingState { recording: false, file: None, seconds: None };
+        };
+        if let Some(mixer) = &mut self.mixer {
+            mixer.remove(id);
+        }
+        self.pacer.changed();
+        let file = recorder.file.clone();
+        let seconds = match recorder.finished().await {
+            Ok(seconds) => Some(seconds),
+            Err(error) => {
+                warn!(room = %self.room, %error, "the recording ended badly");
+                None
+            }
+        };
+        RecordingState { recording: false, file: Some(file), seconds }
+    }
+
     /// A bot joins the audio: heard by all, hearing all but itself, not shown in confInfo.
     async fn attach_bot(
         &mut self,
@@ -609,6 +710,10 @@ impl Conference {
     }
 
     fn stop_mixer(&mut self) {
+        if let Some((_, recorder)) = self.recording.take() {
+            // Its route goes with the mixer: the file is finished on the recorder's thread.
+            info!(room = %self.room, file = %recorder.file.display(), "recording ends: the room is empty");
+        }
         if let Some(mixer) = self.mixer.take() {
             if mixer.dropped > 0 || mixer.dropped_video > 0 {
                 info!(room = %self.room, dropped = mixer.dropped, dropped_video = mixer.dropped_video, "packets dropped for slow calls");
@@ -914,7 +1019,7 @@ impl Conference {
                     is_moderator: member.moderator,
                     hand_raised: state.hand_raised,
                     voice_activity: self.view.speaking.contains(id),
-                    recording: false,
+                    recording: self.recording.is_some(),
                 }
             })
             .collect();

@@ -7,6 +7,7 @@ mod conference;
 mod link;
 mod media;
 mod metrics;
+mod recording;
 mod registry;
 mod room;
 mod session;
@@ -97,8 +98,15 @@ pub async fn run(
         .map_err(|source| ServerError::DhtSocket { port: config.dht.port, source })?;
     let metrics = Arc::new(Metrics::new());
     let link = Arc::new(config.link.clone());
-    let rooms =
-        Arc::new(Registry::new(dht.clone(), store, link, Arc::clone(&metrics), &config.cluster));
+    let recordings = config.data_dir.join("recordings");
+    let rooms = Arc::new(Registry::new(
+        dht.clone(),
+        store,
+        link,
+        Arc::clone(&metrics),
+        &config.cluster,
+        recordings,
+    ));
     let (listeners_stop, listeners_stopped) = watch::channel(false);
     let api = if config.api.enabled {
         let task = api::serve(&config.api, Arc::clone(&rooms), stop_signal(&listeners_stopped))

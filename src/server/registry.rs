@@ -59,6 +59,8 @@ pub(crate) struct Registry {
     lease: Duration,
     /// Draining: no new rooms, no new callers, empty rooms handed over.
     draining: Arc<AtomicBool>,
+    /// Where recordings go.
+    recordings: std::path::PathBuf,
 }
 
 impl Registry {
@@ -69,6 +71,7 @@ impl Registry {
         link: Arc<LinkConfig>,
         metrics: Arc<Metrics>,
         cluster: &ClusterConfig,
+        recordings: std::path::PathBuf,
     ) -> Self {
         let replica = if cluster.replica.is_empty() {
             default_replica_name()
@@ -88,6 +91,7 @@ impl Registry {
             replica,
             lease: Duration::from_secs(cluster.lease_seconds),
             draining: Arc::default(),
+            recordings,
         }
     }
 
@@ -295,6 +299,11 @@ impl Registry {
     /// The DHT node's state; `None` once it has stopped.
     pub(super) async fn dht_status(&self) -> Option<crate::dht::driver::DhtStatus> {
         self.dht.status().await.ok()
+    }
+
+    /// A new recording file for room `name`: `<recordings>/<name>-<unix ms>.ogg`.
+    pub(super) fn recording_file(&self, name: &RoomName) -> std::path::PathBuf {
+        self.recordings.join(format!("{name}-{}.ogg", unix_ms()))
     }
 
     /// Marks the server ready (or not) to take calls.

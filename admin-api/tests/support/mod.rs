@@ -335,6 +335,19 @@ impl Control for MemControl {
         self.ready.load(Ordering::SeqCst)
     }
 
+    async fn record(
+        &self,
+        room: &str,
+        start: bool,
+    ) -> Result<rdv_admin_api::types::Recording, ApiError> {
+        self.room(room).await?;
+        Ok(rdv_admin_api::types::Recording {
+            recording: start,
+            file: Some(format!("/recordings/{room}.ogg")),
+            seconds: (!start).then_some(1.0),
+        })
+    }
+
     async fn attach_bot(&self, room: &str) -> Result<rdv_admin_api::BotLink, ApiError> {
         // The double's bot hears its own voice back: enough to check the socket's framing.
         self.room(room).await?;

@@ -1,0 +1,102 @@
+//! Recording a room of real Jami clients through the admin API: three jamid callers play
+//! their tones; the recording, started and stopped over the API, is a complete Ogg Opus file
+//! (ffmpeg decodes it) that holds each caller's tone, and the callers' Jami clients show the
+//! room as recorded meanwhile. A recording that cannot be written is refused with a clear
+//! error and the conference goes on.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+#[path = "support/api.rs"]
+mod api;
+mod common;
+#[path = "support/harness.rs"]
+mod harness;
+#[path = "support/server.rs"]
+mod server;
+#[path = "support/tones.rs"]
+mod tones;
+
+use std::time::{Duration, Instant};
+
+use api::Api;
+use common::Rdv;
+use tones::{Callers, assert_mix_minus, play, start_callers};
+
+const CALLERS: [(&str, u32); 3] = [("alice", 440), ("bob", 1000), ("carol", 1500)];
+/// How much of the conference is recorded.
+const RECORDED: Duration = Duration::from_secs(4);
+
+#[test]
+fn a_recording_holds_every_callers_tone() {
+    let Some(Callers { harness, dir, ids: _ }) = start_callers(&CALLERS) else { return };
+    let rdv = Rdv::new();
+    rdv.run(&["room", "create", "lobby"]).ok();
+    let (mut server, room_id) = harness.serve_room_created(&rdv, "lobby");
+    let api = Api::new(&harness, &mut server);
+
+    // Nobody in the room: nothing to record.
+    let (status, body) = api.request("POST", "/api/v1/rooms/lobby/recording/start", None);
+    assert_eq!((status, body.contains("\"conflict\"")), (409, true), "{body}");
+
+    let mut calls = Vec::new();
+    let mut playing = Vec::new();
+    for (joined, (name, _)) in CALLERS.iter().enumerate() {
+        calls.push(harness.join(&mut server, name, &room_id, joined + 1));
+        playing.push(play(&harness, dir.path(), name));
+    }
+    assert_mix_minus(&harness, dir.path(), &CALLERS);
+
+    // Where recordings go is a file, not a directory: refused, clearly, and the room goes on.
+    let recordings = rdv.data_dir().join("recordings");
+    std::fs::write(&recordings, b"in the way").unwrap();
+    let (status, body) = api.request("POST", "/api/v1/rooms/lobby/recording/start", None);
+    assert_eq!((status, body.contains("\"internal\"")), (500, true), "{body}");
+    // The details (which file, why) are for the operator: in the server's log.
+    server.wait_for(&["the recording cannot start", "recordings/lobby-"]);
+    assert_eq!(api.participants("lobby").len(), 3);
+    std::fs::remove_file(&recordings).unwrap();
+
+    let started = api.expect(200, "POST", "/api/v1/rooms/lobby/recording/start", None);
+    assert_eq!(started["recording"], true, "{started}");
+    // Every caller's Jami client shows that the room is recorded.
+    for ((name, _), call) in CALLERS.iter().zip(&calls) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !harness.conference_info(name, call, 3).iter().all(|e| e["recording"] == "true") {
+            assert!(Instant::now() < deadline, "{name} does not show the recording");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    std::thread::sleep(RECORDED); // what is recorded
+    let stopped = api.expect(200, "POST", "/api/v1/rooms/lobby/recording/stop", None);
+    assert_eq!(stopped["recording"], false, "{stopped}");
+    assert_eq!(stopped["file"], started["file"]);
+    let seconds = stopped["seconds"].as_f64().unwrap();
+    assert!(seconds >= RECORDED.as_secs_f64(), "{stopped}");
+
+    // A complete Ogg Opus file: ffmpeg decodes it to the end, and it holds every tone.
+    let file = stopped["file"].as_str().unwrap();
+    let wav = dir.path().join("recording.wav");
+    let decoded = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i", file, "-ac", "1", "-ar", "48000"])
+        .arg(&wav)
+        .output()
+        .unwrap();
+    assert!(decoded.status.success() && decoded.stderr.is_empty(), "{decoded:?}");
+    let mut args = vec!["analyze", wav.to_str().unwrap(), "--skip", "1"];
+    let freqs: Vec<String> = CALLERS.iter().map(|(_, freq)| freq.to_string()).collect();
+    for freq in &freqs {
+        args.extend(["--freq", freq]);
+    }
+    let analysis: serde_json::Value = serde_json::from_str(&harness.run(&args)).unwrap();
+    eprintln!("the recording ({seconds:.1} s) holds {analysis}");
+    for (_, freq) in CALLERS {
+        let level = analysis["tones_dbfs"][format!("{freq}.0")].as_f64().unwrap();
+        assert!(level > -30.0, "{freq} Hz is missing from the recording: {analysis}");
+    }
+    for ((name, _), call) in CALLERS.iter().zip(&calls) {
+        let entries = harness.conference_info(name, call, 3);
+        assert!(entries.iter().all(|e| e["recording"] == "false") || entries.is_empty());
+    }
+    drop(playing);
+    assert_eq!(server.stop(), 0);
+}
