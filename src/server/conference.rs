@@ -515,19 +515,10 @@ impl Conference {
         video: Option<VideoJoin>,
         outputs: &mut Option<mpsc::Receiver<Output>>,
     ) -> Result<Participant, String> {
-        let handle = RoomHandle {
-            room: self.room.clone(),
-            commands: self.commands.upgrade().ok_or("the room is stopping")?,
-            head_count: Arc::clone(&self.head_count),
-            events: self.events.clone(),
-            metrics: Arc::clone(&self.metrics),
-            mixer_cpu: Arc::clone(&self.mixer_cpu),
-            draining: Arc::clone(&self.draining),
-        };
+        let handle = self.handle()?;
         self.ensure_mixer(outputs).await?;
+        let id = self.new_participant_id();
         let Some(mixer) = self.mixer.as_mut() else { return Err("no mixer".into()) };
-        let id = ParticipantId(self.next_id);
-        self.next_id += 1;
         let video_input = video.as_ref().filter(|join| join.sends).map(|join| join.codec);
         let receivers = mixer.add(
             id,
@@ -581,6 +572,26 @@ impl Conference {
         Ok(participant)
     }
 
+    /// A handle on this room for a participant's side (a call's, a bot's).
+    fn handle(&self) -> Result<RoomHandle, String> {
+        Ok(RoomHandle {
+            room: self.room.clone(),
+            commands: self.commands.upgrade().ok_or("the room is stopping")?,
+            head_count: Arc::clone(&self.head_count),
+            events: self.events.clone(),
+            metrics: Arc::clone(&self.metrics),
+            mixer_cpu: Arc::clone(&self.mixer_cpu),
+            draining: Arc::clone(&self.draining),
+        })
+    }
+
+    /// The id of the next participant in the mix (call, bot or recorder).
+    fn new_participant_id(&mut self) -> ParticipantId {
+        let id = ParticipantId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
     /// Starts the mixer unless it runs.
     async fn ensure_mixer(
         &mut self,
@@ -608,11 +619,11 @@ impl Conference {
             let file = Some(recorder.file.clone());
             return Ok(RecordingState { recording: true, file, seconds: None });
         }
-        let Some(mixer) = self.mixer.as_mut().filter(|_| !self.members.is_empty()) else {
+        if self.mixer.is_none() || self.members.is_empty() {
             return Err(RecordError::Empty);
-        };
-        let id = ParticipantId(self.next_id);
-        self.next_id += 1;
+        }
+        let id = self.new_participant_id();
+        let Some(mixer) = self.mixer.as_mut() else { return Err(RecordError::Empty) };
         let receivers = mixer.add(id, None, None);
         let recorder = match Recorder::start(file, receivers.outgoing) {
             Ok(recorder) => recorder,
@@ -655,19 +666,10 @@ impl Conference {
         &mut self,
         outputs: &mut Option<mpsc::Receiver<Output>>,
     ) -> Result<BotLink, String> {
-        let owner = RoomHandle {
-            room: self.room.clone(),
-            commands: self.commands.upgrade().ok_or("the room is stopping")?,
-            head_count: Arc::clone(&self.head_count),
-            events: self.events.clone(),
-            metrics: Arc::clone(&self.metrics),
-            mixer_cpu: Arc::clone(&self.mixer_cpu),
-            draining: Arc::clone(&self.draining),
-        };
+        let owner = self.handle()?;
         self.ensure_mixer(outputs).await?;
+        let id = self.new_participant_id();
         let Some(mixer) = self.mixer.as_mut() else { return Err("no mixer".into()) };
-        let id = ParticipantId(self.next_id);
-        self.next_id += 1;
         let receivers = mixer.add(id, None, None);
         let seat =
             BotSeat { id, mixer: Arc::clone(&mixer.room), outgoing: receivers.outgoing, owner };
