@@ -197,6 +197,20 @@ pub struct Room {
     pub created_at: i64,
 }
 
+impl Room {
+    /// The room without its keys.
+    pub fn outline(&self) -> crate::store::RoomOutline {
+        crate::store::RoomOutline {
+            id: self.id,
+            name: self.name.clone(),
+            policy: self.policy.clone(),
+            jami_id: self.identity.account_id().to_string(),
+            device_id: self.identity.device_id().to_string(),
+            created_at: self.created_at,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

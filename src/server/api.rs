@@ -23,8 +23,8 @@ use crate::conference::event::RoomEvent;
 use crate::conference::order::Target;
 use crate::config::ApiConfig;
 use crate::identity::{AccountId, RoomIdentity};
-use crate::room::{AccountRole, Admission, Layout, Room, RoomName, RoomPolicy};
-use crate::store::StoreError;
+use crate::room::{AccountRole, Admission, Layout, RoomName, RoomPolicy};
+use crate::store::{RoomOutline, StoreError};
 
 /// The server as the admin API sees it.
 #[derive(Clone)]
@@ -37,9 +37,12 @@ impl ServerControl {
         Self { rooms }
     }
 
-    async fn stored_room(&self, room: &str) -> Result<Room, ApiError> {
+    /// The stored room's key, name, policy and ids (its keys are not loaded: requests are
+    /// frequent, RSA keys slow to parse).
+    async fn stored_room(&self, room: &str) -> Result<RoomOutline, ApiError> {
         let name = room_name(room)?;
-        self.rooms.store().room(&name).await.map_err(store_error)?.ok_or_else(|| no_such_room(room))
+        let outline = self.rooms.store().room_outline(&name).await.map_err(store_error)?;
+        outline.ok_or_else(|| no_such_room(room))
     }
 
     /// The running conference of a stored room.
@@ -50,7 +53,7 @@ impl ServerControl {
         })
     }
 
-    async fn detail(&self, room: Room) -> Result<RoomDetail, ApiError> {
+    async fn detail(&self, room: RoomOutline) -> Result<RoomDetail, ApiError> {
         let (layout, participants) = match self.rooms.conference(room.name.as_str()) {
             Some(conference) => match conference.snapshot().await {
                 Some(snapshot) => (
@@ -63,8 +66,8 @@ impl ServerControl {
         };
         Ok(RoomDetail {
             name: room.name.to_string(),
-            jami_id: room.identity.account_id().to_string(),
-            device_id: room.identity.device_id().to_string(),
+            jami_id: room.jami_id,
+            device_id: room.device_id,
             policy: policy(&room.policy),
             participants,
             layout,
@@ -73,20 +76,16 @@ impl ServerControl {
     }
 
     /// Stores a new policy and hands it to the running conference.
-    async fn store_policy(&self, room: &Room, policy: &RoomPolicy) -> Result<(), ApiError> {
-        let stored = self
-            .rooms
-            .store()
-            .set_policy(&room.name, policy, unix_now())
-            .await
-            .map_err(store_error)?;
+    async fn store_policy(&self, room: &RoomName, policy: &RoomPolicy) -> Result<(), ApiError> {
+        let stored =
+            self.rooms.store().set_policy(room, policy, unix_now()).await.map_err(store_error)?;
         if !stored {
-            return Err(no_such_room(room.name.as_str()));
+            return Err(no_such_room(room.as_str()));
         }
-        if let Some(conference) = self.rooms.conference(room.name.as_str()) {
+        if let Some(conference) = self.rooms.conference(room.as_str()) {
             conference.set_policy(policy.clone());
         }
-        info!(room = %room.name, ?policy, "room policy changed through the admin API");
+        info!(%room, ?policy, "room policy changed through the admin API");
         Ok(())
     }
 
@@ -98,12 +97,12 @@ impl ServerControl {
 
 impl Control for ServerControl {
     async fn rooms(&self) -> Result<Vec<RoomSummary>, ApiError> {
-        let rooms = self.rooms.store().rooms().await.map_err(store_error)?;
+        let rooms = self.rooms.store().room_outlines().await.map_err(store_error)?;
         Ok(rooms
             .into_iter()
             .map(|room| RoomSummary {
                 participants: self.rooms.participant_count(room.name.as_str()),
-                jami_id: room.identity.account_id().to_string(),
+                jami_id: room.jami_id,
                 name: room.name.to_string(),
             })
             .collect())
@@ -133,7 +132,7 @@ impl Control for ServerControl {
         };
         info!(room = %room.name, jami_id = %room.identity.account_id(), "room created through the admin API");
         self.rooms.sync().await.map_err(store_error)?;
-        self.detail(room).await
+        self.detail(room.outline()).await
     }
 
     async fn delete_room(&self, room: &str) -> Result<(), ApiError> {
@@ -149,7 +148,7 @@ impl Control for ServerControl {
         let stored = self.stored_room(room).await?;
         let mut new = stored.policy.clone();
         apply_patch(&mut new, &patch);
-        self.store_policy(&stored, &new).await?;
+        self.store_policy(&stored.name, &new).await?;
         if let Some(layout) = patch.layout {
             // The running conference takes the new layout now, not only the next one.
             let _ = self.act_on(room, Action::SetLayout(layout_number(layout))).await;
@@ -190,7 +189,7 @@ impl Control for ServerControl {
             api::Action::Lock { locked } => {
                 let stored = self.stored_room(room).await?;
                 let policy = RoomPolicy { locked, ..stored.policy.clone() };
-                return self.store_policy(&stored, &policy).await;
+                return self.store_policy(&stored.name, &policy).await;
             }
         };
         self.act_on(room, action).await

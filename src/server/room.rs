@@ -381,7 +381,7 @@ impl Door {
         if self.conference.is_draining() {
             return Err(Refusal::Draining.into());
         }
-        let room = self.store.room(&self.room).await?.ok_or(AdmissionError::RoomGone)?;
+        let room = self.store.room_outline(&self.room).await?.ok_or(AdmissionError::RoomGone)?;
         let roles = self.store.roles_of(room.id, caller).await?;
         self.conference.set_policy(room.policy.clone());
         admit(&room.policy, &roles, self.conference.participant_count())?;

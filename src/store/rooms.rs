@@ -310,6 +310,12 @@ pub struct RoomOutline {
     pub name: RoomName,
     /// Policy.
     pub policy: RoomPolicy,
+    /// The room's Jami ID, as stored (checked against its certificates when fully loaded).
+    pub jami_id: String,
+    /// Its device id, as stored.
+    pub device_id: String,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
 }
 
 /// A `rooms` row without the identity columns.
@@ -317,28 +323,56 @@ pub struct RoomOutline {
 struct OutlineRow {
     id: i64,
     name: String,
+    account_id: String,
+    device_id: String,
+    created_at: i64,
     #[sqlx(flatten)]
     policy: PolicyColumns,
+}
+
+impl OutlineRow {
+    /// The outline, unless the stored name or policy is damaged.
+    fn into_outline(self) -> Option<RoomOutline> {
+        Some(RoomOutline {
+            id: RoomId(self.id),
+            name: self.name.parse().ok()?,
+            policy: self.policy.into_policy().ok()?,
+            jami_id: self.account_id,
+            device_id: self.device_id,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// The columns of [`OutlineRow`].
+macro_rules! outline_columns {
+    () => {
+        "id, name, account_id, device_id, created_at, admission, locked, lobby, \
+         max_participants, all_moderators, active_speaker, layout"
+    };
 }
 
 impl Store {
     /// Every room's key, name and policy, by name; rooms whose name or policy is damaged are
     /// left out (loading them in full says why).
     pub async fn room_outlines(&self) -> Result<Vec<RoomOutline>, StoreError> {
-        const SQL: &str = "SELECT id, name, admission, locked, lobby, max_participants, \
-            all_moderators, active_speaker, layout FROM rooms ORDER BY lower(name)";
+        const SQL: &str =
+            concat!("SELECT ", outline_columns!(), " FROM rooms ORDER BY lower(name)");
         let rows: Vec<OutlineRow> =
             on_pool!(self, pool => sqlx::query_as(SQL).fetch_all(pool).await)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|row| {
-                Some(RoomOutline {
-                    id: RoomId(row.id),
-                    name: row.name.parse().ok()?,
-                    policy: row.policy.into_policy().ok()?,
-                })
-            })
-            .collect())
+        Ok(rows.into_iter().filter_map(OutlineRow::into_outline).collect())
+    }
+
+    /// The outline of the room with this name, in any case; `None` when there is no such
+    /// room or its name or policy is damaged.
+    pub async fn room_outline(&self, name: &RoomName) -> Result<Option<RoomOutline>, StoreError> {
+        const SQL: &str =
+            concat!("SELECT ", outline_columns!(), " FROM rooms WHERE lower(name) = lower($1)");
+        let row: Option<OutlineRow> = on_pool!(self, pool => sqlx::query_as(SQL)
+            .bind(name.as_str())
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.and_then(OutlineRow::into_outline))
     }
 }
 

@@ -291,6 +291,11 @@ async fn outlines_carry_the_policy_without_the_keys(store: Store) {
     let names: Vec<&str> = outlines.iter().map(|outline| outline.name.as_str()).collect();
     assert_eq!(names, ["alpha", "Beta"]);
     assert_eq!((outlines[1].id, &outlines[1].policy), (room.id, &policy));
+    assert_eq!(outlines[1].jami_id, identity(0).account_id().to_string());
+    assert_eq!(outlines[1].device_id, identity(0).device_id().to_string());
+    let one = store.room_outline(&name("BETA")).await.unwrap().unwrap();
+    assert_eq!((one.id, one.name.as_str(), one.created_at), (room.id, "Beta", 1));
+    assert!(store.room_outline(&name("gamma")).await.unwrap().is_none());
 }
 
 on_both!(leases_go_to_one_holder_until_they_expire_or_are_released);
