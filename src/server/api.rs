@@ -277,10 +277,10 @@ impl Control for ServerControl {
     }
 
     fn events(&self, room: Option<&str>) -> Result<broadcast::Receiver<Event>, ApiError> {
-        self.rooms.events(room).ok_or_else(|| match room {
-            Some(room) => no_such_room(room),
-            None => ApiError::Internal("no event stream".into()),
-        })
+        match room {
+            None => Ok(self.rooms.all_events()),
+            Some(room) => self.rooms.room_events(room).ok_or_else(|| no_such_room(room)),
+        }
     }
 
     fn ready(&self) -> bool {

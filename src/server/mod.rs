@@ -62,9 +62,6 @@ pub enum ServerError {
     /// The webhooks could not be set up.
     #[error("webhooks: {0}")]
     Webhooks(crate::webhooks::WebhooksError),
-    /// The all-rooms event stream is missing (a bug).
-    #[error("the all-rooms event stream is missing")]
-    NoEventStream,
     /// The rooms could not be read.
     #[error("cannot read the rooms: {0}")]
     Store(StoreError),
@@ -129,10 +126,10 @@ pub async fn run(
     } else {
         None
     };
-    let events = rooms.events(None).ok_or(ServerError::NoEventStream)?;
     let webhooks = if config.webhooks.is_empty() {
         None
     } else {
+        let events = rooms.all_events();
         Some(Webhooks::spawn(&config.webhooks, events).map_err(ServerError::Webhooks)?)
     };
     rooms.sync().await.map_err(ServerError::Store)?;

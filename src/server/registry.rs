@@ -133,11 +133,7 @@ impl Registry {
         }
         for (key, entry, reason) in leaving {
             info!(room = %key, replica = %self.replica, "{reason}");
-            let id = entry.id;
-            stop(entry).await;
-            if let Err(error) = self.store.release_lease(id, &self.replica).await {
-                warn!(room = %key, %error, "cannot release the room's lease");
-            }
+            self.retire(entry).await;
         }
         for outline in stored {
             let key = key_of(&outline.name);
@@ -238,12 +234,20 @@ impl Registry {
         let entry = self.running().remove(&key_of(name));
         match entry {
             Some(entry) => {
-                let id = entry.id;
-                stop(entry).await;
-                let _ = self.store.release_lease(id, &self.replica).await;
+                self.retire(entry).await;
                 true
             }
             None => false,
+        }
+    }
+
+    /// Stops serving a room here and gives up its lease, so that another replica can take it
+    /// at once.
+    async fn retire(&self, entry: Running) {
+        let (id, name) = (entry.id, entry.name.clone());
+        stop(entry).await;
+        if let Err(error) = self.store.release_lease(id, &self.replica).await {
+            warn!(room = %name, %error, "cannot release the room's lease");
         }
     }
 
@@ -275,14 +279,14 @@ impl Registry {
         self.conference(name).map_or(0, |conference| conference.participant_count())
     }
 
-    /// Events of one room (`None` when it is not served), or of all rooms.
-    pub(super) fn events(&self, name: Option<&str>) -> Option<broadcast::Receiver<ApiEvent>> {
-        match name {
-            None => Some(self.all_events.subscribe()),
-            Some(name) => {
-                self.running().get(&name.to_ascii_lowercase()).map(|entry| entry.events.subscribe())
-            }
-        }
+    /// Every room's events from now on.
+    pub(super) fn all_events(&self) -> broadcast::Receiver<ApiEvent> {
+        self.all_events.subscribe()
+    }
+
+    /// The events of the room named `name` (in any case); `None` when it is not served.
+    pub(super) fn room_events(&self, name: &str) -> Option<broadcast::Receiver<ApiEvent>> {
+        self.running().get(&name.to_ascii_lowercase()).map(|entry| entry.events.subscribe())
     }
 
     /// Participants per served room, and the CPU time of the mixers running now.
@@ -345,9 +349,7 @@ async fn forward_events(
     loop {
         match events.recv().await {
             Ok(event) => {
-                let at_ms = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+                let at_ms = u64::try_from(unix_ms()).unwrap_or(0);
                 let event = api_event(&room, at_ms, event);
                 let _ = room_stream.send(event.clone());
                 let _ = all_rooms.send(event);
