@@ -3,6 +3,7 @@
 //! This crate is the server: its configuration, the rooms' Jami identities, the store, and
 //! (in later releases) the DHT node, device links, SIP, media and the conference logic.
 
+pub mod clock;
 pub mod conference;
 pub mod config;
 pub mod data_dir;

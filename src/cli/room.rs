@@ -1,9 +1,8 @@
 //! `rdv room create|list|show|delete|admission|ban|unban|allow|disallow`.
 
-use std::time::SystemTime;
-
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
+use rdv::clock::unix_now;
 use rdv::config::Config;
 use rdv::data_dir::DataDir;
 use rdv::identity::{AccountId, RoomIdentity};
@@ -299,12 +298,6 @@ async fn create(config: &Config, name: &RoomName, json: bool) -> anyhow::Result<
     let room = store.create_room(name, &identity, &RoomPolicy::default(), unix_now()).await?;
     tracing::info!(room = %room.name, jami_id = %room.identity.account_id(), "room created");
     if json { print_json(&RoomView::new(&room)) } else { print_room(&room) }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn admission_label(admission: Admission) -> &'static str {

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -160,8 +160,7 @@ pub async fn spawn(config: DriverConfig) -> io::Result<(DhtHandle, tokio::task::
         local_addresses.push(socket6.local_addr()?);
     }
     let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
-    let unix_now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    let node = Node::new(config.node, Instant::now(), unix_now, rand::random());
+    let node = Node::new(config.node, Instant::now(), crate::clock::unix_now(), rand::random());
     info!(node_id = %node.id(), addresses = ?local_addresses, "DHT node started");
     let task = Task {
         node,

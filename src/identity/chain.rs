@@ -5,7 +5,9 @@
 //! because OpenDHT encrypts to them. Validity in time is a separate check with time as input.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
+
+use crate::clock::unix_seconds;
 
 use x509_parser::certificate::X509Certificate;
 use x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION;
@@ -233,11 +235,4 @@ fn can_sign_certificates(certificate: &X509Certificate<'_>) -> bool {
         Err(_) => false,
     };
     certificate.is_ca() && key_usage_allows
-}
-
-fn unix_seconds(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
-        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
-    }
 }

@@ -5,7 +5,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rdv_admin_api::types::{
     self as api, AccountRoleEntry, CreateRoom, Event, EventKind, LayoutName, Participant, Policy,
@@ -18,6 +17,7 @@ use tracing::{info, warn};
 
 use super::conference::{ActionError, ParticipantView, RecordError, RoomHandle};
 use super::registry::Registry;
+use crate::clock::{unix_now, unix_seconds};
 use crate::conference::action::{Action, Who};
 use crate::conference::event::RoomEvent;
 use crate::conference::order::Target;
@@ -496,15 +496,6 @@ fn action_error(error: ActionError) -> ApiError {
         ActionError::NoSuchLayout => ApiError::BadRequest(error.to_string()),
         ActionError::NotRunning => ApiError::Unavailable(error.to_string()),
     }
-}
-
-fn unix_now() -> i64 {
-    unix_seconds(SystemTime::now())
-}
-
-fn unix_seconds(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

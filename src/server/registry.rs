@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rdv_admin_api::types::Event as ApiEvent;
 use tokio::sync::{broadcast, watch};
@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use super::api::api_event;
 use super::conference::RoomHandle;
+use crate::clock::unix_now_ms;
 use crate::config::{ClusterConfig, LinkConfig};
 use crate::dht::driver::DhtHandle;
 use crate::room::{Room, RoomId, RoomName};
@@ -184,7 +185,7 @@ impl Registry {
 
     /// Takes or renews this replica's lease of room `room`.
     async fn lease(&self, room: RoomId) -> Result<bool, StoreError> {
-        let now = unix_ms();
+        let now = unix_now_ms();
         let until = now.saturating_add(i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX));
         self.store.take_lease(room, &self.replica, now, until).await
     }
@@ -307,7 +308,7 @@ impl Registry {
 
     /// A new recording file for room `name`: `<recordings>/<name>-<unix ms>.ogg`.
     pub(super) fn recording_file(&self, name: &RoomName) -> std::path::PathBuf {
-        self.recordings.join(format!("{name}-{}.ogg", unix_ms()))
+        self.recordings.join(format!("{name}-{}.ogg", unix_now_ms()))
     }
 
     /// Marks the server ready (or not) to take calls.
@@ -349,7 +350,7 @@ async fn forward_events(
     loop {
         match events.recv().await {
             Ok(event) => {
-                let at_ms = u64::try_from(unix_ms()).unwrap_or(0);
+                let at_ms = u64::try_from(unix_now_ms()).unwrap_or(0);
                 let event = api_event(&room, at_ms, event);
                 let _ = room_stream.send(event.clone());
                 let _ = all_rooms.send(event);
@@ -369,11 +370,4 @@ fn default_replica_name() -> String {
         .unwrap_or_default();
     let host = if host.is_empty() { "rdv".to_owned() } else { host };
     format!("{host}-{:08x}", rand::random::<u32>())
-}
-
-/// Now, Unix milliseconds.
-fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
 }
