@@ -63,6 +63,26 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Several replicas on one database: room leases and draining.
     pub cluster: ClusterConfig,
+    /// Where recordings go and which files can be played into rooms.
+    pub media: MediaConfig,
+}
+
+/// Where recordings go and which files can be played into rooms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaConfig {
+    /// Recordings are written here (created, private, if missing).
+    pub recordings_dir: PathBuf,
+    /// Files played into rooms are named relative to this directory; nothing outside it can
+    /// be played.
+    pub files_dir: PathBuf,
+}
+
+/// `[media]` as written: empty paths mean `<data_dir>/recordings` and `<data_dir>/media`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawMedia {
+    recordings_dir: PathBuf,
+    files_dir: PathBuf,
 }
 
 /// How replicas share rooms: each room is served by the replica holding its lease.
@@ -373,6 +393,7 @@ struct RawConfig {
     webhooks: Vec<WebhookConfig>,
     database: RawDatabase,
     cluster: ClusterConfig,
+    media: RawMedia,
 }
 
 #[derive(Debug, Deserialize)]
@@ -394,6 +415,7 @@ impl Default for RawConfig {
             webhooks: Vec::new(),
             database: RawDatabase::default(),
             cluster: ClusterConfig::default(),
+            media: RawMedia::default(),
         }
     }
 }
@@ -521,7 +543,15 @@ impl RawConfig {
                 reason: error.to_string(),
             })?;
         }
+        let or_in_data_dir = |path: PathBuf, default: &str| {
+            if path.as_os_str().is_empty() { self.data_dir.join(default) } else { path }
+        };
+        let media = MediaConfig {
+            recordings_dir: or_in_data_dir(self.media.recordings_dir, "recordings"),
+            files_dir: or_in_data_dir(self.media.files_dir, "media"),
+        };
         Ok(Config {
+            media,
             data_dir: self.data_dir,
             log: LogConfig { filter, format: self.log.format },
             dht: self.dht,

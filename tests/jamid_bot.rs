@@ -1,9 +1,12 @@
 //! A meeting bot in a room of real Jami clients, through the public API only: the bot joins
 //! the room's audio over the admin API's WebSocket (tests/support/bot_client.py, PCM frames),
-//! says a tone that both jamid callers hear, and hears both callers' tones.
+//! says a tone that both jamid callers hear, and hears both callers' tones. A second bot taps
+//! one caller (`?listen=`): it hears that caller's tone alone.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+#[path = "support/api.rs"]
+mod api;
 mod common;
 #[path = "support/harness.rs"]
 mod harness;
@@ -15,6 +18,7 @@ mod tones;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use api::Api;
 use common::{Rdv, prerequisite, runs};
 use tones::{Callers, assert_mix_minus, heard, play, start_callers};
 
@@ -29,7 +33,7 @@ fn a_bot_over_the_api_is_heard_and_hears_the_jami_callers() {
     if !prerequisite("python3-websockets", runs(harness::PYTHON, &["-c", "import websockets"])) {
         return;
     }
-    let Some(Callers { harness, dir, ids: _ }) = start_callers(&CALLERS) else { return };
+    let Some(Callers { harness, dir, ids }) = start_callers(&CALLERS) else { return };
     let rdv = Rdv::new();
     rdv.run(&["room", "create", "lobby"]).ok();
     let (mut server, room_id) = harness.serve_room_created(&rdv, "lobby");
@@ -79,6 +83,27 @@ fn a_bot_over_the_api_is_heard_and_hears_the_jami_callers() {
         assert!(level > -30.0, "the bot does not hear {freq} Hz: {report}");
     }
     server.wait_for(&["bot left"]);
+
+    // A bot tapping alice hears alice alone; tapping nobody in the room is refused.
+    let api = Api::new(&harness, &mut server);
+    let alice = api.participant_id("lobby", &ids[0]);
+    let (status, body) = api.request("GET", "/api/v1/rooms/lobby/bot?listen=999", None);
+    assert_eq!((status, body.contains("no participant 999")), (404, true), "{body}");
+    let tap = std::process::Command::new(&prefix[0])
+        .args(&prefix[1..])
+        .args([harness::PYTHON, script, &format!("{url}?listen={alice}"), server::ADMIN_TOKEN])
+        .args(["0", "6"])
+        .args(&listen)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = tap.wait_with_output().unwrap();
+    assert!(output.status.success(), "the tap failed: {output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    eprintln!("the tap on alice heard {report}");
+    let level = |freq: u32| report["levels"][freq.to_string()].as_f64().unwrap();
+    assert!(level(CALLERS[0].1) > -30.0, "the tap does not hear alice: {report}");
+    assert!(level(CALLERS[1].1) < -50.0, "the tap hears bob: {report}");
     drop(playing);
     assert_eq!(server.stop(), 0);
 }

@@ -10,8 +10,8 @@ use tokio::sync::broadcast;
 
 use crate::ApiError;
 use crate::types::{
-    AccountRoleEntry, Action, CreateRoom, Event, Participant, Policy, PolicyPatch, Recording, Role,
-    RoomDetail, RoomSummary, TokenInfo,
+    AccountRoleEntry, Action, CreateRoom, Event, Participant, PlayRequest, Playback, PlaybackPatch,
+    Policy, PolicyPatch, RecordRequest, Recording, Role, RoomDetail, RoomSummary, TokenInfo,
 };
 
 /// What the admin API needs from the server.
@@ -90,15 +90,48 @@ pub trait Control: Clone + Send + Sync + 'static {
     /// Ready to take calls (DHT bootstrapped, rooms published).
     fn ready(&self) -> bool;
 
-    /// Starts (`start`) or stops recording the room's mix into an Ogg Opus file on the server.
+    /// Starts (`Some`) or stops (`None`) recording the room: its mix into an Ogg Opus file,
+    /// or with `video` its mix and composite into a WebM file, on the server.
     fn record(
         &self,
         room: &str,
-        start: bool,
+        start: Option<RecordRequest>,
     ) -> impl Future<Output = Result<Recording, ApiError>> + Send;
 
-    /// Adds a bot to the room's mix: it hears the room and is heard in it (see [`BotLink`]).
-    fn attach_bot(&self, room: &str) -> impl Future<Output = Result<BotLink, ApiError>> + Send;
+    /// Adds a bot to the room's mix: it hears the room (or, with `listen`, only that
+    /// participant) and is heard in it (see [`BotLink`]).
+    fn attach_bot(
+        &self,
+        room: &str,
+        listen: Option<u64>,
+    ) -> impl Future<Output = Result<BotLink, ApiError>> + Send;
+
+    /// Plays a file into the room; a file that cannot be played is refused before anything
+    /// is heard.
+    fn play(
+        &self,
+        room: &str,
+        request: PlayRequest,
+    ) -> impl Future<Output = Result<Playback, ApiError>> + Send;
+
+    /// The files playing into the room.
+    fn playbacks(&self, room: &str)
+    -> impl Future<Output = Result<Vec<Playback>, ApiError>> + Send;
+
+    /// Pauses, resumes or changes the volume of a playback.
+    fn change_playback(
+        &self,
+        room: &str,
+        playback: u64,
+        patch: PlaybackPatch,
+    ) -> impl Future<Output = Result<Playback, ApiError>> + Send;
+
+    /// Stops a playback.
+    fn stop_playback(
+        &self,
+        room: &str,
+        playback: u64,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
 }
 
 /// Samples in one bot audio frame: 20 ms at 48 kHz, mono.

@@ -44,7 +44,9 @@ use crate::auth::{Guard, TokenSource};
 pub use crate::control::{BOT_FRAME_SAMPLES, BotLink, Control};
 pub use crate::error::{ApiError, ErrorBody, ErrorDetail};
 pub use crate::openapi::openapi;
-use crate::routes::{accounts, bot, events, health, participants, recording, rooms, tokens};
+use crate::routes::{
+    accounts, bot, events, health, participants, playback, recording, rooms, tokens,
+};
 
 /// The largest request body accepted.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -92,6 +94,7 @@ pub fn router<C: Control>(control: C, auth: AuthConfig) -> Router {
         .merge(accounts::room_routes())
         .merge(bot::room_routes())
         .merge(recording::room_routes())
+        .merge(playback::room_routes())
         .route_layer(from_fn_with_state(guard(TokenSource::Header), auth::require_room::<C>));
     // Event streams also take the token from the query: a browser's EventSource cannot send
     // an Authorization header.

@@ -6,10 +6,11 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{accounts, bot, events, participants, recording, rooms, tokens};
+use crate::routes::{accounts, bot, events, participants, playback, recording, rooms, tokens};
 use crate::types::{
     AccountRoleEntry, Action, Admission, ChatRequest, CreateRoom, CreateToken, CreatedToken, Event,
-    EventKind, LayoutName, LayoutRequest, MuteRequest, Participant, Policy, PolicyPatch, Recording,
+    EventKind, LayoutName, LayoutRequest, MuteRequest, Participant, PlayRequest, Playback,
+    PlaybackOutcome, PlaybackPatch, PlaybackVideo, Policy, PolicyPatch, RecordRequest, Recording,
     Role, RoomDetail, RoomSummary, TokenInfo,
 };
 
@@ -37,11 +38,13 @@ const BEARER: &str = "bearer";
         events::all, events::room,
         bot::connect,
         recording::start, recording::stop,
+        playback::start, playback::list, playback::change, playback::stop,
     ),
     components(schemas(
         AccountRoleEntry, Action, Admission, ChatRequest, CreateRoom, CreateToken, CreatedToken,
         ErrorBody, ErrorDetail, Event, EventKind, LayoutName, LayoutRequest, MuteRequest,
-        Participant, Policy, PolicyPatch, Recording, Role, RoomDetail, RoomSummary, TokenInfo,
+        Participant, PlayRequest, Playback, PlaybackOutcome, PlaybackPatch, PlaybackVideo, Policy,
+        PolicyPatch, RecordRequest, Recording, Role, RoomDetail, RoomSummary, TokenInfo,
     )),
     modifiers(&BearerScheme, &CommonErrors),
     security(("bearer" = [])),
@@ -52,7 +55,8 @@ const BEARER: &str = "bearer";
         (name = "tokens", description = "Room tokens (admin only)"),
         (name = "events", description = "Live events (Server-Sent Events)"),
         (name = "bots", description = "Bots in a room's audio (WebSocket)"),
-        (name = "recording", description = "Recording a room's mix"),
+        (name = "recording", description = "Recording a room's mix (and composite)"),
+        (name = "playback", description = "Playing files into a room"),
     ),
 )]
 struct ApiDoc;

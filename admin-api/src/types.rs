@@ -403,6 +403,17 @@ pub enum EventKind {
         /// The text (at most 4096 characters; longer ones are cut).
         text: String,
     },
+    /// A file stopped playing into the room.
+    PlaybackFinished {
+        /// The playback's id.
+        playback: u64,
+        /// The file, as asked.
+        file: String,
+        /// How it ended.
+        outcome: PlaybackOutcome,
+        /// What failed, when it failed.
+        error: Option<String>,
+    },
 }
 
 impl EventKind {
@@ -419,6 +430,7 @@ impl EventKind {
             Self::CallFailed { .. } => "call_failed",
             Self::Lobby { .. } => "lobby",
             Self::Chat { .. } => "chat",
+            Self::PlaybackFinished { .. } => "playback_finished",
         }
     }
 }
@@ -440,6 +452,12 @@ mod tests {
             EventKind::CallFailed { account: "a".into(), reason: "ice".into() },
             EventKind::Lobby { participant: 1, waiting: true },
             EventKind::Chat { participant: 1, account: "a".into(), text: "hi".into() },
+            EventKind::PlaybackFinished {
+                playback: 4,
+                file: "a.wav".into(),
+                outcome: PlaybackOutcome::Finished,
+                error: None,
+            },
         ];
         for kind in kinds {
             let json = serde_json::to_value(&kind).unwrap();
@@ -467,6 +485,31 @@ mod tests {
         assert!(long.validate().is_err());
         assert!(Action::Chat { text: " ".into() }.validate().is_err());
     }
+
+    #[test]
+    fn a_played_file_stays_in_the_media_directory_and_volumes_are_bounded() {
+        let play = |file: &str, volume: f32| PlayRequest {
+            file: file.into(),
+            looped: false,
+            volume,
+            paused: false,
+        };
+        assert!(play("welcome.wav", 1.0).validate().is_ok());
+        assert!(play("announcements/welcome.mp3", 0.0).validate().is_ok());
+        assert!(play("a.wav", MAX_VOLUME).validate().is_ok());
+        for file in ["", " ", "/etc/passwd", "../secret.wav", "a/../../b.wav", "./a.wav", "a\0b"] {
+            assert!(play(file, 1.0).validate().is_err(), "{file:?}");
+        }
+        assert!(play(&"a".repeat(MAX_FILE_NAME + 1), 1.0).validate().is_err());
+        for volume in [-0.1, MAX_VOLUME + 0.1, f32::NAN, f32::INFINITY] {
+            assert!(play("a.wav", volume).validate().is_err(), "{volume}");
+        }
+        assert!(PlaybackPatch { paused: None, volume: Some(5.0) }.validate().is_err());
+        assert!(PlaybackPatch { paused: Some(true), volume: None }.validate().is_ok());
+        let json: PlayRequest = serde_json::from_str(r#"{"file":"a.wav","loop":true}"#).unwrap();
+        assert!(json.looped && json.volume == 1.0 && !json.paused);
+        assert!(serde_json::from_str::<PlayRequest>(r#"{"file":"a","lop":true}"#).is_err());
+    }
 }
 
 /// Whether a room is being recorded, and where.
@@ -474,8 +517,148 @@ mod tests {
 pub struct Recording {
     /// Recording now.
     pub recording: bool,
-    /// The recording's file on the server (Ogg Opus), the current one or the one just ended.
+    /// The recording's file on the server (Ogg Opus, or WebM with pictures), the current one
+    /// or the one just ended.
     pub file: Option<String>,
+    /// The recording has pictures (the composite) as well as the mix.
+    #[serde(default)]
+    pub video: bool,
     /// Seconds recorded, for a recording that just ended.
     pub seconds: Option<f64>,
+}
+
+/// How to record (the body of `recording/start` is optional).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordRequest {
+    /// Record the composite too: a WebM file (VP8 and Opus) instead of Ogg Opus.
+    #[serde(default)]
+    pub video: bool,
+}
+
+/// Longest file name accepted for playing, in bytes.
+pub const MAX_FILE_NAME: usize = 1024;
+
+/// Loudest volume: four times (+12 dB) the file's own level.
+pub const MAX_VOLUME: f32 = 4.0;
+
+/// A file to play into a room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlayRequest {
+    /// The file, relative to the server's media directory (`media.files_dir`), for example
+    /// `announcements/welcome.mp3`. Any container and codec FFmpeg decodes; a video's
+    /// pictures get a tile in the composite.
+    pub file: String,
+    /// Start again at the end, until stopped.
+    #[serde(default, rename = "loop")]
+    pub looped: bool,
+    /// Linear gain, 0 to 4 (1: as in the file).
+    #[serde(default = "full_volume")]
+    pub volume: f32,
+    /// Start paused.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+fn full_volume() -> f32 {
+    1.0
+}
+
+impl PlayRequest {
+    /// Checks what the type system cannot: a relative name inside the media directory and a
+    /// volume from 0 to [`MAX_VOLUME`].
+    pub(crate) fn validate(&self) -> Result<(), crate::ApiError> {
+        let name = std::path::Path::new(&self.file);
+        let refuse = |why: &str| Err(crate::ApiError::BadRequest(format!("file: {why}")));
+        if self.file.trim().is_empty() {
+            return refuse("is empty");
+        }
+        if self.file.len() > MAX_FILE_NAME {
+            return refuse(&format!("is over {MAX_FILE_NAME} bytes"));
+        }
+        if self.file.contains('\0') {
+            return refuse("contains a NUL character");
+        }
+        if !name.components().all(|c| matches!(c, std::path::Component::Normal(_))) {
+            return refuse("must be a path relative to the media directory, without `..`");
+        }
+        validate_volume(self.volume)
+    }
+}
+
+/// A playing file's changes: pause or resume, volume.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlaybackPatch {
+    /// Pause (`true`) or resume (`false`).
+    pub paused: Option<bool>,
+    /// Linear gain, 0 to 4.
+    pub volume: Option<f32>,
+}
+
+impl PlaybackPatch {
+    /// Checks the volume's range.
+    pub(crate) fn validate(&self) -> Result<(), crate::ApiError> {
+        self.volume.map_or(Ok(()), validate_volume)
+    }
+}
+
+fn validate_volume(volume: f32) -> Result<(), crate::ApiError> {
+    if volume.is_finite() && (0.0..=MAX_VOLUME).contains(&volume) {
+        Ok(())
+    } else {
+        Err(crate::ApiError::BadRequest(format!(
+            "volume: {volume} is not between 0 and {MAX_VOLUME}"
+        )))
+    }
+}
+
+/// A file playing into a room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Playback {
+    /// The playback's id in the room (its participant id in the mix).
+    pub id: u64,
+    /// The file, as asked.
+    pub file: String,
+    /// Starts again at the end.
+    #[serde(rename = "loop")]
+    pub looped: bool,
+    /// Paused now.
+    pub paused: bool,
+    /// Linear gain.
+    pub volume: f32,
+    /// Seconds played in the current round (paused time excluded).
+    pub position_seconds: f64,
+    /// The file's container (FFmpeg's name, such as `wav`, `mp3`, `ogg`).
+    pub container: String,
+    /// Its audio codec, if it has audio.
+    pub audio: Option<String>,
+    /// Its video, if it has pictures.
+    pub video: Option<PlaybackVideo>,
+    /// Its length, when the container tells.
+    pub duration_seconds: Option<f64>,
+}
+
+/// A played file's pictures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PlaybackVideo {
+    /// The codec (FFmpeg's name, such as `h264`, `vp8`).
+    pub codec: String,
+    /// Width of the pictures shown, pixels.
+    pub width: u32,
+    /// Height of the pictures shown, pixels.
+    pub height: u32,
+}
+
+/// How a playback ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlaybackOutcome {
+    /// The file played to its end.
+    Finished,
+    /// It was stopped (through the API, or because the room emptied or stopped).
+    Stopped,
+    /// Decoding failed midway (see `error`).
+    Failed,
 }

@@ -15,7 +15,7 @@ use axum::extract::ConnectInfo;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
-use rdv_admin_api::types::{Action, Event, EventKind, LayoutName, Role};
+use rdv_admin_api::types::{Action, Event, EventKind, LayoutName, PlayRequest, Role};
 use rdv_admin_api::{AuthConfig, router, token_sha256_hex};
 use serde_json::{Value, json};
 use support::{BROKEN_ROOM, EVENT_CAPACITY, MemControl, RoleChange, SLOW_ROOM};
@@ -42,6 +42,9 @@ impl Fixture {
         let control = MemControl::with_rooms(&["alpha", "beta"]);
         let alpha = control.grant("alpha");
         let beta = control.grant("beta");
+        let jingle =
+            PlayRequest { file: "jingle.wav".into(), looped: false, volume: 1.0, paused: false };
+        control.add_playback("alpha", jingle);
         Self { control, alpha, beta }
     }
 
@@ -169,6 +172,10 @@ const ROUTES: &[(&str, &str, Option<&str>, Access)] = &[
     ("GET", "/api/v1/rooms/alpha/events", None, Access::Room),
     ("POST", "/api/v1/rooms/alpha/recording/start", None, Access::Room),
     ("POST", "/api/v1/rooms/alpha/recording/stop", None, Access::Room),
+    ("POST", "/api/v1/rooms/alpha/playbacks", Some(r#"{"file":"a.wav"}"#), Access::Room),
+    ("GET", "/api/v1/rooms/alpha/playbacks", None, Access::Room),
+    ("PATCH", "/api/v1/rooms/alpha/playbacks/100", Some(r#"{"paused":true}"#), Access::Room),
+    ("DELETE", "/api/v1/rooms/alpha/playbacks/100", None, Access::Room),
 ];
 
 #[tokio::test]
@@ -795,7 +802,8 @@ async fn the_access_table_covers_every_documented_route() {
                 .replace("/alpha", "/{room}")
                 .replace(ACCOUNT, "{account}")
                 .replace("/1/", "/{id}/")
-                .replace("tokens/1", "tokens/{id}");
+                .replace("tokens/1", "tokens/{id}")
+                .replace("playbacks/100", "playbacks/{id}");
             format!("{method} {template}")
         })
         .collect();
@@ -951,4 +959,62 @@ async fn wrong_query_tokens_are_rate_limited_like_header_ones() {
     // The header is blocked as well: one limiter whatever the token's source.
     let req = from(attacker, request("GET", "/api/v1/rooms", Some(ADMIN), None));
     assert_eq!(send(app, req).await.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn playback_requests_are_validated_before_the_server_sees_them() {
+    let fixture = Fixture::new();
+    let token = Some(fixture.alpha.as_str());
+    let uri = "/api/v1/rooms/alpha/playbacks";
+    for (body, why) in [
+        (r#"{"file":"/etc/passwd"}"#, "an absolute path"),
+        (r#"{"file":"../data/rdv.db"}"#, "a path out of the media directory"),
+        (r#"{"file":""}"#, "an empty name"),
+        (r#"{"file":"a.wav","volume":9}"#, "a volume over 4"),
+        (r#"{"file":"a.wav","volume":-1}"#, "a negative volume"),
+        (r#"{"file":"a.wav","speed":2}"#, "an unknown field"),
+        (r#"{"loop":true}"#, "no file"),
+    ] {
+        let reply = call(fixture.app(), "POST", uri, token, Some(body)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{why}: {:?}", reply.json);
+        assert!(reply.json["error"]["message"].is_string(), "{why}: a JSON error");
+    }
+    let reply =
+        call(fixture.app(), "POST", uri, token, Some(r#"{"file":"x/b.mp3","loop":true}"#)).await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    assert_eq!(reply.json["loop"], true);
+    assert_eq!(reply.json["volume"], 1.0);
+    let id = reply.json["id"].as_u64().unwrap();
+    let one = format!("{uri}/{id}");
+    let reply = call(fixture.app(), "PATCH", &one, token, Some(r#"{"volume":7}"#)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let reply =
+        call(fixture.app(), "PATCH", &one, token, Some(r#"{"paused":true,"volume":0.5}"#)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        (reply.json["paused"].as_bool(), reply.json["volume"].as_f64()),
+        (Some(true), Some(0.5))
+    );
+    let reply = call(fixture.app(), "DELETE", &one, token, None).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    let reply = call(fixture.app(), "DELETE", &one, token, None).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let reply = call(fixture.app(), "PATCH", &format!("{uri}/x"), token, Some("{}")).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "a playback id is a number");
+}
+
+#[tokio::test]
+async fn recording_takes_an_optional_body() {
+    let fixture = Fixture::new();
+    let token = Some(fixture.alpha.as_str());
+    let uri = "/api/v1/rooms/alpha/recording/start";
+    let reply = call(fixture.app(), "POST", uri, token, None).await;
+    assert_eq!((reply.status, reply.json["video"].as_bool()), (StatusCode::OK, Some(false)));
+    let reply = call(fixture.app(), "POST", uri, token, Some(r#"{"video":true}"#)).await;
+    assert_eq!((reply.status, reply.json["video"].as_bool()), (StatusCode::OK, Some(true)));
+    assert!(reply.json["file"].as_str().unwrap().ends_with(".webm"));
+    let reply = call(fixture.app(), "POST", uri, token, Some(r#"{"video":"yes"}"#)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let reply = call(fixture.app(), "POST", uri, token, Some(r#"{"vidoe":true}"#)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
 }

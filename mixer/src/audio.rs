@@ -124,12 +124,15 @@ pub fn minus(total: &[f32], own: Option<&[f32]>, gain: f32, out: &mut [f32]) {
     }
 }
 
-/// What distinguishes one listener's output from another's: whose contribution is taken out,
-/// and the listener's gain (in hundredths of a dB, so equal gains compare equal).
+/// What distinguishes one listener's output from another's: whose contribution is taken out
+/// (or, for a tap, the one participant heard), and the listener's gain (in hundredths of a
+/// dB, so equal gains compare equal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OutputKey {
     /// The contributor removed from the total, if the listener contributed.
     pub excluded: Option<ParticipantId>,
+    /// The only participant heard (a tap on one participant's audio), instead of the mix.
+    pub only: Option<ParticipantId>,
     /// Listener gain, centibels.
     pub gain_centibels: i32,
 }
@@ -141,13 +144,16 @@ impl OutputKey {
     }
 }
 
-/// A listener this period: whether its audio is in the total, and its gain in dB.
+/// A listener this period: whether its audio is in the total, what it hears, and its gain in
+/// dB.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Listener {
     /// Who.
     pub id: ParticipantId,
     /// Its audio is in the total this period.
     pub contributes: bool,
+    /// It hears only this participant (a tap), not the mix.
+    pub only: Option<ParticipantId>,
     /// Gain applied to what it hears, dB.
     pub gain_db: f32,
 }
@@ -158,7 +164,8 @@ pub fn plan_outputs(listeners: &[Listener]) -> BTreeMap<OutputKey, Vec<Participa
     let mut plan: BTreeMap<OutputKey, Vec<ParticipantId>> = BTreeMap::new();
     for listener in listeners {
         let key = OutputKey {
-            excluded: listener.contributes.then_some(listener.id),
+            excluded: (listener.contributes && listener.only.is_none()).then_some(listener.id),
+            only: listener.only,
             gain_centibels: (listener.gain_db * 100.0).round() as i32,
         };
         plan.entry(key).or_default().push(listener.id);

@@ -132,6 +132,11 @@ impl AudioRoom {
         self.mixer.set_gain(id, gain_db);
     }
 
+    /// What `id` hears: only `source` (a tap on one participant's audio), or the mix.
+    pub fn set_only(&mut self, id: ParticipantId, source: Option<ParticipantId>) {
+        self.mixer.set_only(id, source);
+    }
+
     /// The next tick's index.
     pub fn next_tick(&self) -> u64 {
         self.tick

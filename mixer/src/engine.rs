@@ -7,7 +7,7 @@
 //! contribute: nothing waits for it. Late frames are dropped; each queue holds at most one
 //! second, so a flood cannot grow memory.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::audio::{
     FRAME_SAMPLES, Listener, OutputKey, ParticipantId, VoiceActivity, VoiceActivityConfig,
@@ -66,6 +66,8 @@ struct Participant {
     vad: VoiceActivity,
     muted: bool,
     gain_db: f32,
+    /// A tap: the participant hears only this one, not the mix.
+    only: Option<ParticipantId>,
     level_dbfs: f32,
     peak_dbfs: f32,
 }
@@ -91,6 +93,7 @@ impl AudioMixer {
             vad: VoiceActivity::new(self.vad_config),
             muted: false,
             gain_db: 0.0,
+            only: None,
             level_dbfs: crate::audio::SILENCE_DBFS,
             peak_dbfs: crate::audio::SILENCE_DBFS,
         });
@@ -112,6 +115,13 @@ impl AudioMixer {
     pub fn set_gain(&mut self, id: ParticipantId, gain_db: f32) {
         if let Some(participant) = self.participants.get_mut(&id) {
             participant.gain_db = gain_db;
+        }
+    }
+
+    /// What `id` hears: only `source` (a tap on one participant), or the mix (`None`).
+    pub fn set_only(&mut self, id: ParticipantId, source: Option<ParticipantId>) {
+        if let Some(participant) = self.participants.get_mut(&id) {
+            participant.only = source;
         }
     }
 
@@ -142,7 +152,9 @@ impl AudioMixer {
         let index = self.next_index;
         self.next_index += 1;
         let mut events = Vec::new();
+        // Everyone's unmuted frame (what a tap hears), and which of them are in the mix.
         let mut frames: BTreeMap<ParticipantId, Vec<f32>> = BTreeMap::new();
+        let mut in_mix: BTreeSet<ParticipantId> = BTreeSet::new();
         for (id, participant) in &mut self.participants {
             while participant.queue.front().is_some_and(|(i, _)| *i < index) {
                 participant.queue.pop_front();
@@ -164,8 +176,10 @@ impl AudioMixer {
             }
             if let Some(frame) = frame
                 && !participant.muted
-                && participant.vad.is_active()
             {
+                if participant.vad.is_active() {
+                    in_mix.insert(*id);
+                }
                 frames.insert(*id, frame);
             }
         }
@@ -180,15 +194,18 @@ impl AudioMixer {
             events.push(AudioEvent::Levels(levels));
         }
         let mut total = vec![0.0; FRAME_SAMPLES];
-        for frame in frames.values() {
-            accumulate(&mut total, frame, 1.0);
+        for id in &in_mix {
+            if let Some(frame) = frames.get(id) {
+                accumulate(&mut total, frame, 1.0);
+            }
         }
         let listeners: Vec<Listener> = self
             .participants
             .iter()
             .map(|(id, p)| Listener {
                 id: *id,
-                contributes: frames.contains_key(id),
+                contributes: in_mix.contains(id),
+                only: p.only,
                 gain_db: p.gain_db,
             })
             .collect();
@@ -196,8 +213,17 @@ impl AudioMixer {
             .into_iter()
             .map(|(key, listeners)| {
                 let mut samples = vec![0.0; FRAME_SAMPLES];
-                let own = key.excluded.and_then(|id| frames.get(&id)).map(Vec::as_slice);
-                minus(&total, own, key.gain(), &mut samples);
+                match key.only {
+                    Some(source) => {
+                        if let Some(frame) = frames.get(&source) {
+                            minus(frame, None, key.gain(), &mut samples);
+                        }
+                    }
+                    None => {
+                        let own = key.excluded.and_then(|id| frames.get(&id)).map(Vec::as_slice);
+                        minus(&total, own, key.gain(), &mut samples);
+                    }
+                }
                 MixOutput { key, listeners, samples }
             })
             .collect();

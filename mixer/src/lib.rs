@@ -9,7 +9,8 @@
 //! clock-free mix and [`jitter`] the per-participant jitter buffer. [`audio_room`] and
 //! [`video`] drive real GStreamer pipelines ([`opus`], [`pipeline`]) one tick at a time: time
 //! is an input, and every call blocks for a bounded time, so a room runs them on a media
-//! thread of its own, never on the async executor.
+//! thread of its own, never on the async executor. [`webm`] writes recordings: the mix and
+//! the composite muxed into a WebM file.
 
 pub mod audio;
 pub mod audio_room;
@@ -20,3 +21,4 @@ pub mod media_room;
 pub mod opus;
 pub mod pipeline;
 pub mod video;
+pub mod webm;

@@ -20,7 +20,7 @@ use crate::audio_room::{AudioPacket, AudioRoom, AudioRoomConfig};
 use crate::engine::AudioEvent;
 use crate::layout::Layout;
 use crate::pipeline::MediaError;
-use crate::video::{EncodedVideo, VideoCodec, VideoConfig, VideoEvent, VideoMixer};
+use crate::video::{EncodedVideo, RawPicture, VideoCodec, VideoConfig, VideoEvent, VideoMixer};
 
 /// Commands queued for the media thread (about a second of packets for a 16-person room).
 const COMMAND_QUEUE: usize = 4096;
@@ -67,6 +67,24 @@ pub enum Command {
         /// The access unit.
         data: Vec<u8>,
     },
+    /// A decoded picture of a participant whose video is not a stream (a played file); its
+    /// tile shows the latest one.
+    Picture {
+        /// Whose.
+        participant: ParticipantId,
+        /// The picture.
+        picture: RawPicture,
+    },
+    /// What a participant hears: only one participant (a tap), or the mix (`None`).
+    Hear {
+        /// Who.
+        participant: ParticipantId,
+        /// The one participant heard, if any.
+        only: Option<ParticipantId>,
+    },
+    /// Compose (and encode) the composite even while no one sends video: a recording with
+    /// pictures wants a continuous video track.
+    KeepComposing(bool),
     /// Moderator mute of a participant's audio.
     SetMuted {
         /// Who.
@@ -165,7 +183,13 @@ impl MediaRoom {
                         return;
                     }
                 };
-                Worker { audio: AudioRoom::new(audio), video: mixer, outputs }.run(&inbox);
+                Worker {
+                    audio: AudioRoom::new(audio),
+                    video: mixer,
+                    outputs,
+                    keep_composing: false,
+                }
+                .run(&inbox);
             })
             .map_err(|e| MediaError::Setup(format!("media thread: {e}")))?;
         match started.recv() {
@@ -205,6 +229,8 @@ struct Worker {
     audio: AudioRoom,
     video: VideoMixer,
     outputs: mpsc::Sender<Output>,
+    /// Compose even without video inputs.
+    keep_composing: bool,
 }
 
 impl Worker {
@@ -246,7 +272,7 @@ impl Worker {
     fn video_tick(&mut self) {
         // No one sends video: composing and encoding black pictures would only cost CPU;
         // the tiles (audio-only entries) are still reported.
-        if !self.video.has_video_inputs() {
+        if !self.video.has_video_inputs() && !self.keep_composing {
             let events = self.video.refresh_tiles();
             events.into_iter().for_each(|e| self.emit(Output::VideoEvent(e)));
             return;
@@ -287,6 +313,15 @@ impl Worker {
             }
             Command::Video { participant, data } => {
                 self.video.push(participant, &data);
+                Ok(())
+            }
+            Command::Picture { participant, picture } => self.video.show(participant, picture),
+            Command::Hear { participant, only } => {
+                self.audio.set_only(participant, only);
+                Ok(())
+            }
+            Command::KeepComposing(keep) => {
+                self.keep_composing = keep;
                 Ok(())
             }
             Command::SetMuted { participant, muted } => {

@@ -17,7 +17,7 @@ use gstreamer_app as gst_app;
 use rdv_mixer::audio::ParticipantId;
 use rdv_mixer::layout::{Layout, Rect};
 use rdv_mixer::video::{
-    EncodedVideo, ParticipantTile, VideoCodec, VideoConfig, VideoEvent, VideoMixer,
+    EncodedVideo, ParticipantTile, RawPicture, VideoCodec, VideoConfig, VideoEvent, VideoMixer,
 };
 
 const COLOURS: [[u8; 3]; 9] = [
@@ -277,4 +277,44 @@ fn audio_only_participants_get_tiles_without_a_composite() {
     assert!(
         matches!(mixer.refresh_tiles().as_slice(), [VideoEvent::TilesChanged(tiles)] if tiles.len() == 1)
     );
+}
+
+/// A solid picture in tightly packed I420 (BT.601 studio range, what videoconvert assumes).
+fn raw_solid(colour: [u8; 3], width: u32, height: u32) -> RawPicture {
+    let [r, g, b] = colour.map(f32::from);
+    let y = 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0;
+    let u = 128.0 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255.0;
+    let v = 128.0 + (112.0 * r - 93.786 * g - 18.214 * b) / 255.0;
+    let (luma, chroma) = ((width * height) as usize, (width / 2 * height / 2) as usize);
+    let mut i420 = vec![y.round() as u8; luma];
+    i420.extend(std::iter::repeat_n(u.round() as u8, chroma));
+    i420.extend(std::iter::repeat_n(v.round() as u8, chroma));
+    RawPicture { width, height, i420 }
+}
+
+#[test]
+fn ready_made_pictures_get_a_tile_beside_decoded_ones() {
+    let mut mixer = VideoMixer::new(VideoConfig::default()).unwrap();
+    let (sender, file) = (ParticipantId(0), ParticipantId(1));
+    mixer.add(sender, Some(VideoCodec::Vp8)).unwrap();
+    for unit in solid(VideoCodec::Vp8, COLOURS[0], (320, 240), 2) {
+        mixer.push(sender, &unit);
+    }
+    mixer.add(file, None).unwrap();
+    // A width that is not a multiple of 8: GStreamer pads its rows, the picture does not.
+    mixer.show(file, raw_solid(COLOURS[1], 322, 180)).unwrap();
+    assert!(mixer.wait_for_pictures(WAIT), "every input has a picture");
+    let mut sink = vec![Vec::new(), Vec::new()];
+    run(&mut mixer, 3, &mut sink);
+    let shown = mixer.tiles().iter().filter(|t| t.has_video).count();
+    assert_eq!(shown, 2, "{:?}", mixer.tiles());
+    assert_colours(&mixer, &sink, |id| COLOURS[id as usize]);
+
+    let wrong = RawPicture { width: 320, height: 240, i420: vec![0; 100] };
+    assert!(mixer.show(file, wrong).is_err(), "a picture of the wrong size is refused");
+    let odd = RawPicture { width: 3, height: 2, i420: vec![0; 9] };
+    assert!(mixer.show(file, odd).is_err(), "odd sizes are refused");
+    mixer.set_input(file, None).unwrap();
+    run(&mut mixer, 2, &mut sink);
+    assert_eq!(mixer.tiles().iter().filter(|t| t.has_video).count(), 1, "its video stopped");
 }

@@ -87,4 +87,24 @@ pub enum RoomEvent {
         /// Why.
         reason: String,
     },
+    /// A file stopped playing into the room.
+    PlaybackFinished {
+        /// The playback (its participant id in the mix).
+        playback: ParticipantId,
+        /// The file, as asked.
+        file: String,
+        /// How it ended.
+        end: PlaybackEnd,
+    },
+}
+
+/// How a playback ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlaybackEnd {
+    /// The file played to its end.
+    Finished,
+    /// It was stopped (through the API, or the room emptied or stopped).
+    Stopped,
+    /// Decoding failed midway.
+    Failed(String),
 }

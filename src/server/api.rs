@@ -7,19 +7,22 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use rdv_admin_api::types::{
-    self as api, AccountRoleEntry, CreateRoom, Event, EventKind, LayoutName, Participant, Policy,
-    PolicyPatch, Recording, RoomDetail, RoomSummary, TokenInfo,
+    self as api, AccountRoleEntry, CreateRoom, Event, EventKind, LayoutName, Participant,
+    PlaybackOutcome, Policy, PolicyPatch, Recording, RoomDetail, RoomSummary, TokenInfo,
 };
 use rdv_admin_api::{ApiError, AuthConfig, BotLink, Control};
 use rdv_mixer::audio::ParticipantId;
 use tokio::sync::broadcast;
 use tracing::{info, warn};
 
-use super::conference::{ActionError, ParticipantView, RecordError, RoomHandle};
+use super::conference::{
+    ActionError, ParticipantView, PlaybackView, RecordError, RecordTarget, RoomHandle, SeatError,
+};
+use super::playback::{self, PlayRequest};
 use super::registry::Registry;
 use crate::clock::{unix_now, unix_seconds};
 use crate::conference::action::{Action, Who};
-use crate::conference::event::RoomEvent;
+use crate::conference::event::{PlaybackEnd, RoomEvent};
 use crate::conference::order::Target;
 use crate::config::ApiConfig;
 use crate::identity::{AccountId, RoomIdentity};
@@ -287,11 +290,21 @@ impl Control for ServerControl {
         self.rooms.is_ready()
     }
 
-    async fn record(&self, room: &str, start: bool) -> Result<Recording, ApiError> {
+    async fn record(
+        &self,
+        room: &str,
+        start: Option<api::RecordRequest>,
+    ) -> Result<Recording, ApiError> {
         let stored = self.stored_room(room).await?;
         let conference = self.conference(room).await?;
-        let file = start.then(|| self.rooms.recording_file(&stored.name));
-        let state = conference.record(file).await.map_err(|error| match error {
+        let target = start.map(|request| {
+            let extension = if request.video { "webm" } else { "ogg" };
+            RecordTarget {
+                file: self.rooms.recording_file(&stored.name, extension),
+                video: request.video,
+            }
+        });
+        let state = conference.record(target).await.map_err(|error| match error {
             RecordError::Empty => ApiError::Conflict(error.to_string()),
             RecordError::Unwritable(_) => ApiError::Internal(error.to_string()),
             RecordError::NotRunning => ApiError::Unavailable(error.to_string()),
@@ -299,13 +312,91 @@ impl Control for ServerControl {
         Ok(Recording {
             recording: state.recording,
             file: state.file.map(|file| file.display().to_string()),
+            video: state.video,
             seconds: state.seconds,
         })
     }
 
-    async fn attach_bot(&self, room: &str) -> Result<BotLink, ApiError> {
+    async fn attach_bot(&self, room: &str, listen: Option<u64>) -> Result<BotLink, ApiError> {
         let conference = self.conference(room).await?;
-        conference.attach_bot().await.map_err(ApiError::Unavailable)
+        conference.attach_bot(listen.map(ParticipantId)).await.map_err(seat_error)
+    }
+
+    async fn play(&self, room: &str, request: api::PlayRequest) -> Result<api::Playback, ApiError> {
+        let conference = self.conference(room).await?;
+        let media = playback::open(self.rooms.files_dir(), &request.file)
+            .await
+            .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+        let request = PlayRequest {
+            name: request.file,
+            media,
+            looped: request.looped,
+            volume: request.volume,
+            paused: request.paused,
+        };
+        Ok(api_playback(conference.play(request).await.map_err(seat_error)?))
+    }
+
+    async fn playbacks(&self, room: &str) -> Result<Vec<api::Playback>, ApiError> {
+        let conference = self.conference(room).await?;
+        let playbacks = conference.playbacks().await.ok_or_else(room_stopped)?;
+        Ok(playbacks.into_iter().map(api_playback).collect())
+    }
+
+    async fn change_playback(
+        &self,
+        room: &str,
+        playback: u64,
+        patch: api::PlaybackPatch,
+    ) -> Result<api::Playback, ApiError> {
+        let conference = self.conference(room).await?;
+        let id = ParticipantId(playback);
+        let view = conference.change_playback(id, patch.paused, patch.volume).await;
+        view.map(api_playback).ok_or_else(|| no_such_playback(playback))
+    }
+
+    async fn stop_playback(&self, room: &str, playback: u64) -> Result<(), ApiError> {
+        let conference = self.conference(room).await?;
+        if conference.stop_playback(ParticipantId(playback)).await {
+            Ok(())
+        } else {
+            Err(no_such_playback(playback))
+        }
+    }
+}
+
+fn seat_error(error: SeatError) -> ApiError {
+    match error {
+        SeatError::Empty => ApiError::Conflict(error.to_string()),
+        SeatError::NoSuchParticipant(_) => ApiError::NotFound(error.to_string()),
+        SeatError::Failed(_) => ApiError::Unavailable(error.to_string()),
+    }
+}
+
+fn room_stopped() -> ApiError {
+    ApiError::Unavailable("the room has stopped".into())
+}
+
+fn no_such_playback(id: u64) -> ApiError {
+    ApiError::NotFound(format!("no playback {id} in the room"))
+}
+
+fn api_playback(view: PlaybackView) -> api::Playback {
+    api::Playback {
+        id: view.id.0,
+        file: view.name,
+        looped: view.looped,
+        paused: view.paused,
+        volume: view.volume,
+        position_seconds: view.position.as_secs_f64(),
+        container: view.info.container,
+        audio: view.info.audio,
+        video: view.info.video.map(|video| api::PlaybackVideo {
+            codec: video.codec,
+            width: video.width,
+            height: video.height,
+        }),
+        duration_seconds: view.info.duration.map(|duration| duration.as_secs_f64()),
     }
 }
 
@@ -364,6 +455,14 @@ pub(super) fn api_event(room: &RoomName, at_ms: u64, event: RoomEvent) -> Event 
         }
         RoomEvent::CallFailed { account, reason } => {
             EventKind::CallFailed { account: account.to_string(), reason }
+        }
+        RoomEvent::PlaybackFinished { playback, file, end } => {
+            let (outcome, error) = match end {
+                PlaybackEnd::Finished => (PlaybackOutcome::Finished, None),
+                PlaybackEnd::Stopped => (PlaybackOutcome::Stopped, None),
+                PlaybackEnd::Failed(error) => (PlaybackOutcome::Failed, Some(error)),
+            };
+            EventKind::PlaybackFinished { playback: playback.0, file, outcome, error }
         }
     };
     Event { room: room.to_string(), at_ms, kind }

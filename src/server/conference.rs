@@ -19,16 +19,17 @@ use rdv_mixer::video::{ParticipantTile, VideoCodec, VideoEvent};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info, trace, warn};
 
-use super::bot::BotSeat;
 use super::call::CallEvent;
 use super::media::{Mixer, Participant, VideoJoin, video_config};
+use super::playback::{PlayRequest, Player};
 use super::recording::Recorder;
 use crate::conference::action::{Action, Who};
-use crate::conference::event::RoomEvent;
+use crate::conference::event::{PlaybackEnd, RoomEvent};
 use crate::conference::info::{self as conf_info, Pacer, ParticipantInfo};
 use crate::conference::order::Order;
 use crate::conference::speaker::{Hysteresis, SpeakerPicker};
 use crate::identity::AccountId;
+use crate::media::media_file::MediaInfo;
 use crate::room::{RoomName, RoomPolicy};
 use crate::telemetry::metrics::{CallOutcome, Metrics};
 
@@ -163,10 +164,72 @@ pub(super) enum RoomCommand {
     Policy(RoomPolicy),
     /// The conference as it stands.
     Snapshot(oneshot::Sender<Snapshot>),
-    /// A bot joins the room's audio.
-    AttachBot(oneshot::Sender<Result<BotLink, String>>),
-    /// Start recording into a file (`Some`) or stop (`None`).
-    Record { file: Option<PathBuf>, reply: oneshot::Sender<Result<RecordingState, RecordError>> },
+    /// A bot joins the room's audio, hearing the mix or only participant `listen`.
+    AttachBot { listen: Option<ParticipantId>, reply: oneshot::Sender<Result<BotLink, SeatError>> },
+    /// Start recording (`Some`) or stop (`None`).
+    Record {
+        target: Option<RecordTarget>,
+        reply: oneshot::Sender<Result<RecordingState, RecordError>>,
+    },
+    /// Play a file (opened and checked already).
+    Play { request: Box<PlayRequest>, reply: oneshot::Sender<Result<PlaybackView, SeatError>> },
+    /// The files playing.
+    Playbacks(oneshot::Sender<Vec<PlaybackView>>),
+    /// Pause, resume or change the volume of a playback (`None`: no such playback).
+    ChangePlayback {
+        id: ParticipantId,
+        paused: Option<bool>,
+        volume: Option<f32>,
+        reply: oneshot::Sender<Option<PlaybackView>>,
+    },
+    /// Stop a playback; whether there was one.
+    StopPlayback { id: ParticipantId, reply: oneshot::Sender<bool> },
+    /// A playback's thread ended.
+    PlaybackEnded { id: ParticipantId, end: PlaybackEnd },
+    /// The room stops: the mixer, bots, playbacks and the recording end now.
+    Close,
+}
+
+/// What to record, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RecordTarget {
+    /// The new file.
+    pub(crate) file: PathBuf,
+    /// The composite too (WebM), not only the mix (Ogg Opus).
+    pub(crate) video: bool,
+}
+
+/// Why a participant without a call (a bot, a playback) could not be seated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SeatError {
+    /// Nobody is in the room (the requester's mistake).
+    #[error("nobody is in the room")]
+    Empty,
+    /// The participant to listen to is not in the room (the requester's mistake).
+    #[error("no participant {0} in the room")]
+    NoSuchParticipant(u64),
+    /// The room or its mixer could not take it (the server's).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A file playing, as the API shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct PlaybackView {
+    /// Its participant id in the mix.
+    pub(crate) id: ParticipantId,
+    /// The file, as asked.
+    pub(crate) name: String,
+    /// Starts again at the end.
+    pub(crate) looped: bool,
+    /// Paused now.
+    pub(crate) paused: bool,
+    /// Linear gain.
+    pub(crate) volume: f32,
+    /// Time played in this round.
+    pub(crate) position: Duration,
+    /// What the file holds.
+    pub(crate) info: MediaInfo,
 }
 
 /// A room's recording, as the API reports it.
@@ -176,6 +239,8 @@ pub(crate) struct RecordingState {
     pub(crate) recording: bool,
     /// The current file, or the one just finished.
     pub(crate) file: Option<PathBuf>,
+    /// With the composite (WebM).
+    pub(crate) video: bool,
     /// Seconds in the file just finished.
     pub(crate) seconds: Option<f64>,
 }
@@ -227,6 +292,7 @@ impl RoomHandle {
             members: BTreeMap::new(),
             bots: HashSet::new(),
             recording: None,
+            players: BTreeMap::new(),
             next_id: 1,
             layout: Layout::Grid,
             active: None,
@@ -309,28 +375,77 @@ impl RoomHandle {
         answer.await.map_err(|_| ActionError::NotRunning)?
     }
 
-    /// Starts recording into `file` (`Some`), or stops (`None`, answering once the file is
+    /// Starts recording `target` (`Some`), or stops (`None`, answering once the file is
     /// complete).
     pub(crate) async fn record(
         &self,
-        file: Option<PathBuf>,
+        target: Option<RecordTarget>,
     ) -> Result<RecordingState, RecordError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(RoomCommand::Record { file, reply })
+        self.ask(|reply| RoomCommand::Record { target, reply })
             .await
-            .map_err(|_| RecordError::NotRunning)?;
-        answer.await.map_err(|_| RecordError::NotRunning)?
+            .ok_or(RecordError::NotRunning)?
     }
 
-    /// Adds a bot to the room's audio, starting the mixer if need be.
-    pub(crate) async fn attach_bot(&self) -> Result<BotLink, String> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(RoomCommand::AttachBot(reply))
+    /// Adds a bot to the room's audio, starting the mixer if need be; it hears the mix, or
+    /// only participant `listen`.
+    pub(crate) async fn attach_bot(
+        &self,
+        listen: Option<ParticipantId>,
+    ) -> Result<BotLink, SeatError> {
+        self.ask(|reply| RoomCommand::AttachBot { listen, reply })
             .await
-            .map_err(|_| "the room is not running".to_owned())?;
-        answer.await.map_err(|_| "the room is not running".to_owned())?
+            .ok_or_else(|| SeatError::Failed("the room is not running".into()))?
+    }
+
+    /// Plays a file into the room (someone must be in it).
+    pub(crate) async fn play(&self, request: PlayRequest) -> Result<PlaybackView, SeatError> {
+        self.ask(|reply| RoomCommand::Play { request: Box::new(request), reply })
+            .await
+            .ok_or_else(|| SeatError::Failed("the room is not running".into()))?
+    }
+
+    /// The files playing; `None` once the room has stopped.
+    pub(crate) async fn playbacks(&self) -> Option<Vec<PlaybackView>> {
+        self.ask(RoomCommand::Playbacks).await
+    }
+
+    /// Pauses, resumes or changes the volume of playback `id`; `None` if there is none.
+    pub(crate) async fn change_playback(
+        &self,
+        id: ParticipantId,
+        paused: Option<bool>,
+        volume: Option<f32>,
+    ) -> Option<PlaybackView> {
+        self.ask(|reply| RoomCommand::ChangePlayback { id, paused, volume, reply }).await?
+    }
+
+    /// Stops playback `id`; whether there was one.
+    pub(crate) async fn stop_playback(&self, id: ParticipantId) -> bool {
+        self.ask(|reply| RoomCommand::StopPlayback { id, reply }).await.unwrap_or(false)
+    }
+
+    /// A playback's thread ended (called from that thread: it may wait for room).
+    pub(super) fn playback_ended(&self, id: ParticipantId, end: PlaybackEnd) {
+        let _ = self.commands.blocking_send(RoomCommand::PlaybackEnded { id, end });
+    }
+
+    /// Ends the conference (the room stops serving): the mixer stops, with it bots,
+    /// playbacks and the recording (finished on its own thread).
+    pub(super) async fn close(&self) {
+        let _ = self.commands.send(RoomCommand::Close).await;
+    }
+
+    /// The room's name.
+    pub(super) fn room(&self) -> &RoomName {
+        &self.room
+    }
+
+    /// Sends the command `make` builds around a reply channel and waits for the answer;
+    /// `None` when the room has stopped.
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> RoomCommand) -> Option<T> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(make(reply)).await.ok()?;
+        answer.await.ok()
     }
 
     /// The conference as it stands; `None` once the room has stopped.
@@ -378,6 +493,8 @@ impl RoomHandle {
     }
 }
 
+mod seats;
+
 /// The owner task's state.
 struct Conference {
     room: RoomName,
@@ -387,6 +504,8 @@ struct Conference {
     bots: HashSet<ParticipantId>,
     /// The recording, if any: its listener in the mix and its file.
     recording: Option<(ParticipantId, Recorder)>,
+    /// Files playing into the room (participants without a call).
+    players: BTreeMap<ParticipantId, Player>,
     next_id: u64,
     layout: Layout,
     /// Who is shown big.
@@ -415,8 +534,8 @@ impl Conference {
                 .min();
             tokio::select! {
                 command = inbox.recv() => match command {
+                    Some(RoomCommand::Close) | None => break,
                     Some(command) => self.on_command(command, &mut outputs).await,
-                    None => break,
                 },
                 output = next_output(&mut outputs) => match output {
                     Some(output) => self.on_output(output),
@@ -440,6 +559,10 @@ impl Conference {
                 self.stop_mixer();
                 outputs = None;
             }
+        }
+        if self.recording.is_some() {
+            // The file is complete before the room is reported stopped.
+            self.stop_recording().await;
         }
         if self.mixer.is_some() {
             self.stop_mixer();
@@ -488,17 +611,33 @@ impl Conference {
             RoomCommand::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot());
             }
-            RoomCommand::Record { file, reply } => {
-                let state = match file {
-                    Some(file) => self.start_recording(file),
+            RoomCommand::Record { target, reply } => {
+                let state = match target {
+                    Some(target) => self.start_recording(target),
                     None => Ok(self.stop_recording().await),
                 };
                 let _ = reply.send(state);
             }
-            RoomCommand::AttachBot(reply) => {
-                let attached = self.attach_bot(outputs).await;
+            RoomCommand::AttachBot { listen, reply } => {
+                let attached = self.attach_bot(listen, outputs).await;
                 let _ = reply.send(attached);
             }
+            RoomCommand::Play { request, reply } => {
+                let _ = reply.send(self.play(*request));
+            }
+            RoomCommand::Playbacks(reply) => {
+                let _ = reply.send(self.players.iter().map(|(id, p)| p.view(*id)).collect());
+            }
+            RoomCommand::ChangePlayback { id, paused, volume, reply } => {
+                let _ = reply.send(self.change_playback(id, paused, volume));
+            }
+            RoomCommand::StopPlayback { id, reply } => {
+                let _ = reply.send(self.stop_playback(id, PlaybackEnd::Stopped));
+            }
+            RoomCommand::PlaybackEnded { id, end } => {
+                self.stop_playback(id, end);
+            }
+            RoomCommand::Close => {}
         }
     }
 
@@ -613,72 +752,6 @@ impl Conference {
         Ok(())
     }
 
-    /// Starts recording the mix into `file`, unless a recording runs already.
-    fn start_recording(&mut self, file: PathBuf) -> Result<RecordingState, RecordError> {
-        if let Some((_, recorder)) = &self.recording {
-            let file = Some(recorder.file.clone());
-            return Ok(RecordingState { recording: true, file, seconds: None });
-        }
-        if self.mixer.is_none() || self.members.is_empty() {
-            return Err(RecordError::Empty);
-        }
-        let id = self.new_participant_id();
-        let Some(mixer) = self.mixer.as_mut() else { return Err(RecordError::Empty) };
-        let receivers = mixer.add(id, None, None);
-        let recorder = match Recorder::start(file, receivers.outgoing) {
-            Ok(recorder) => recorder,
-            Err(error) => {
-                mixer.remove(id);
-                warn!(room = %self.room, %error, "the recording cannot start");
-                return Err(RecordError::Unwritable(error));
-            }
-        };
-        info!(room = %self.room, file = %recorder.file.display(), "recording started");
-        let state =
-            RecordingState { recording: true, file: Some(recorder.file.clone()), seconds: None };
-        self.recording = Some((id, recorder));
-        self.pacer.changed();
-        Ok(state)
-    }
-
-    /// Stops the recording, if any, once its file is complete.
-    async fn stop_recording(&mut self) -> RecordingState {
-        let Some((id, recorder)) = self.recording.take() else {
-            return RecordingState { recording: false, file: None, seconds: None };
-        };
-        if let Some(mixer) = &mut self.mixer {
-            mixer.remove(id);
-        }
-        self.pacer.changed();
-        let file = recorder.file.clone();
-        let seconds = match recorder.finished().await {
-            Ok(seconds) => Some(seconds),
-            Err(error) => {
-                warn!(room = %self.room, %error, "the recording ended badly");
-                None
-            }
-        };
-        RecordingState { recording: false, file: Some(file), seconds }
-    }
-
-    /// A bot joins the audio: heard by all, hearing all but itself, not shown in confInfo.
-    async fn attach_bot(
-        &mut self,
-        outputs: &mut Option<mpsc::Receiver<Output>>,
-    ) -> Result<BotLink, String> {
-        let owner = self.handle()?;
-        self.ensure_mixer(outputs).await?;
-        let id = self.new_participant_id();
-        let Some(mixer) = self.mixer.as_mut() else { return Err("no mixer".into()) };
-        let receivers = mixer.add(id, None, None);
-        let seat =
-            BotSeat { id, mixer: Arc::clone(&mixer.room), outgoing: receivers.outgoing, owner };
-        let link = super::bot::spawn(seat)?;
-        self.bots.insert(id);
-        info!(room = %self.room, participant = id.0, bots = self.bots.len(), "bot joined");
-        Ok(link)
-    }
-
     fn leave(&mut self, id: ParticipantId) {
         if self.bots.remove(&id) {
             if let Some(mixer) = &mut self.mixer {
@@ -712,6 +785,10 @@ impl Conference {
     }
 
     fn stop_mixer(&mut self) {
+        let playing: Vec<ParticipantId> = self.players.keys().copied().collect();
+        for id in playing {
+            self.stop_playback(id, PlaybackEnd::Stopped);
+        }
         if let Some((_, recorder)) = self.recording.take() {
             // Its route goes with the mixer: the file is finished on the recorder's thread.
             info!(room = %self.room, file = %recorder.file.display(), "recording ends: the room is empty");

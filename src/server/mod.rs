@@ -7,6 +7,7 @@ mod conference;
 mod link;
 mod media;
 mod metrics;
+mod playback;
 mod recording;
 mod registry;
 mod room;
@@ -95,14 +96,13 @@ pub async fn run(
         .map_err(|source| ServerError::DhtSocket { port: config.dht.port, source })?;
     let metrics = Arc::new(Metrics::new());
     let link = Arc::new(config.link.clone());
-    let recordings = config.data_dir.join("recordings");
     let rooms = Arc::new(Registry::new(
         dht.clone(),
         store,
         link,
         Arc::clone(&metrics),
         &config.cluster,
-        recordings,
+        config.media.clone(),
     ));
     let (listeners_stop, listeners_stopped) = watch::channel(false);
     let api = if config.api.enabled {

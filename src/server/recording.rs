@@ -1,38 +1,88 @@
-//! Recording a room: a listener in the mix that writes what it hears (everyone) as Ogg Opus.
-//! The mixer already encodes that mix; the recorder only packs the packets into pages, on a
-//! blocking thread, and finishes the file (end-of-stream page) when its route closes: when
-//! the recording is stopped, the room empties, or the room stops.
+//! Recording a room: a listener in the mix that writes what it hears (everyone), as Ogg Opus,
+//! or with the composite as WebM (Opus and VP8). The mixer already encodes both; the
+//! recorder only packs packets into the file, on a blocking thread, and finishes the file
+//! (Ogg's end-of-stream page, WebM's cues and duration) when its routes close: when the
+//! recording is stopped, the room empties, or the room stops.
 
 use std::fs::OpenOptions;
 use std::io::BufWriter;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
 
+use rdv_mixer::video::{EncodedVideo, VideoCodec};
+use rdv_mixer::webm::{VideoTrack, WebmWriter};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use super::media::Outgoing;
+use super::conference::{RecordTarget, RecordingState};
+use super::media::{Outgoing, video_config};
 use crate::media::ogg_opus::OggOpusWriter;
+
+/// Pieces queued for the writing thread (about 2 s of audio and video).
+const PIECES_QUEUED: usize = 160;
+/// Length of one mix frame.
+const FRAME: Duration = Duration::from_millis(20);
 
 /// A recording in progress.
 pub(super) struct Recorder {
     /// The file being written.
     pub(super) file: PathBuf,
+    /// With the composite (WebM).
+    pub(super) video: bool,
     /// Ends with the seconds written once the file is complete.
     task: JoinHandle<Result<f64, String>>,
 }
 
 impl Recorder {
-    /// Creates `file` (and its directory, private) and starts writing the packets of `mix`
-    /// into it. A file that cannot be created is refused before anything is recorded.
-    pub(super) fn start(file: PathBuf, mix: mpsc::Receiver<Outgoing>) -> Result<Self, String> {
-        let output = create(&file).map_err(|error| format!("{}: {error}", file.display()))?;
-        let writer = OggOpusWriter::new(BufWriter::new(output), rand::random(), "rdv")
-            .map_err(|error| format!("{}: {error}", file.display()))?;
-        let path = file.clone();
-        let task = tokio::task::spawn_blocking(move || write(writer, mix, &path));
-        Ok(Self { file, task })
+    /// Creates the target's file (and its directory, private) and starts writing the packets
+    /// of `mix` (and the frames of `composite`, VP8, for a recording with video) into it. A
+    /// file that cannot be created is refused before anything is recorded.
+    pub(super) fn start(
+        target: RecordTarget,
+        mix: mpsc::Receiver<Outgoing>,
+        composite: Option<mpsc::Receiver<Arc<EncodedVideo>>>,
+    ) -> Result<Self, String> {
+        let RecordTarget { file, video } = target;
+        let describe = |error: &dyn std::fmt::Display| format!("{}: {error}", file.display());
+        let output = create(&file).map_err(|error| describe(&error))?;
+        let task = match composite.filter(|_| video) {
+            None => {
+                let writer = OggOpusWriter::new(BufWriter::new(output), rand::random(), "rdv")
+                    .map_err(|error| describe(&error))?;
+                let path = file.clone();
+                tokio::task::spawn_blocking(move || write_ogg(writer, mix, &path))
+            }
+            Some(composite) => {
+                drop(output);
+                let config = video_config();
+                let track = VideoTrack {
+                    width: config.size.width,
+                    height: config.size.height,
+                    framerate: config.framerate,
+                };
+                let writer =
+                    WebmWriter::create(&file, Some(track)).map_err(|error| describe(&error))?;
+                let (pieces, queue) = std_mpsc::sync_channel(PIECES_QUEUED);
+                tokio::spawn(merge(mix, composite, pieces, config.framerate));
+                let path = file.clone();
+                tokio::task::spawn_blocking(move || write_webm(writer, &queue, &path))
+            }
+        };
+        Ok(Self { file, video, task })
+    }
+
+    /// How the API shows it while it runs.
+    pub(super) fn state(&self) -> RecordingState {
+        RecordingState {
+            recording: true,
+            file: Some(self.file.clone()),
+            video: self.video,
+            seconds: None,
+        }
     }
 
     /// Waits until the file is complete (its route must be closed first); the seconds written.
@@ -48,7 +98,7 @@ fn create(file: &Path) -> std::io::Result<std::fs::File> {
     OpenOptions::new().write(true).create_new(true).mode(0o600).open(file)
 }
 
-fn write(
+fn write_ogg(
     mut writer: OggOpusWriter<BufWriter<std::fs::File>>,
     mut mix: mpsc::Receiver<Outgoing>,
     file: &Path,
@@ -62,6 +112,91 @@ fn write(
     }
     let seconds = writer.seconds();
     writer.finish().map_err(describe)?;
+    info!(file = %file.display(), seconds, "recording finished");
+    Ok(seconds)
+}
+
+/// One thing to write into a WebM recording, timed from the mixer's start.
+enum Piece {
+    Audio { at: Duration, payload: Vec<u8> },
+    Video { at: Duration, keyframe: bool, data: Vec<u8> },
+}
+
+/// Interleaves the mix and the composite, in arrival order, for the writing thread; a
+/// writer that falls behind loses pieces rather than slowing the room.
+async fn merge(
+    mut mix: mpsc::Receiver<Outgoing>,
+    mut composite: mpsc::Receiver<Arc<EncodedVideo>>,
+    pieces: std_mpsc::SyncSender<Piece>,
+    framerate: u32,
+) {
+    let frame_time = |tick: u64| Duration::from_nanos(tick * 1_000_000_000 / u64::from(framerate));
+    let (mut mix_open, mut composite_open) = (true, true);
+    let mut dropped = 0u64;
+    while mix_open || composite_open {
+        let piece = tokio::select! {
+            packet = mix.recv(), if mix_open => match packet {
+                Some(Outgoing::Audio { index, payload }) => {
+                    Piece::Audio { at: FRAME * u32::try_from(index).unwrap_or(u32::MAX), payload }
+                }
+                None => {
+                    mix_open = false;
+                    continue;
+                }
+            },
+            frame = composite.recv(), if composite_open => match frame {
+                Some(frame) if frame.codec == VideoCodec::Vp8 => Piece::Video {
+                    at: frame_time(frame.tick),
+                    keyframe: frame.keyframe,
+                    data: frame.data.clone(),
+                },
+                Some(_) => continue,
+                None => {
+                    composite_open = false;
+                    continue;
+                }
+            },
+        };
+        match pieces.try_send(piece) {
+            Ok(()) => {}
+            Err(std_mpsc::TrySendError::Full(_)) => dropped += 1,
+            Err(std_mpsc::TrySendError::Disconnected(_)) => break,
+        }
+    }
+    if dropped > 0 {
+        warn!(dropped, "the recording fell behind: pieces were dropped");
+    }
+}
+
+fn write_webm(
+    mut writer: WebmWriter,
+    pieces: &std_mpsc::Receiver<Piece>,
+    file: &Path,
+) -> Result<f64, String> {
+    let describe = |error: &dyn std::fmt::Display| format!("{}: {error}", file.display());
+    // Times count from the first piece; anything older (the other track's backlog) is
+    // dropped so that both tracks start together.
+    let mut origin = None;
+    let mut last = Duration::ZERO;
+    while let Ok(piece) = pieces.recv() {
+        let at = match &piece {
+            Piece::Audio { at, .. } | Piece::Video { at, .. } => *at,
+        };
+        let origin = *origin.get_or_insert(at);
+        let Some(at) = at.checked_sub(origin) else { continue };
+        last = last.max(at);
+        let written = match piece {
+            Piece::Audio { payload, .. } => writer.push_audio(at, &payload),
+            Piece::Video { keyframe, data, .. } => writer.push_video(at, keyframe, &data),
+        };
+        if let Err(error) = written {
+            warn!(file = %file.display(), %error, "recording stopped: the file cannot be written");
+            let _ = writer.finish();
+            return Err(describe(&error));
+        }
+    }
+    writer.finish().map_err(|error| describe(&error))?;
+    let seconds = (last + FRAME).as_secs_f64();
     info!(file = %file.display(), seconds, "recording finished");
     Ok(seconds)
 }

@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use super::api::api_event;
 use super::conference::RoomHandle;
 use crate::clock::unix_now_ms;
-use crate::config::{ClusterConfig, LinkConfig};
+use crate::config::{ClusterConfig, LinkConfig, MediaConfig};
 use crate::dht::driver::DhtHandle;
 use crate::room::{Room, RoomId, RoomName};
 use crate::store::{Store, StoreError};
@@ -60,8 +60,8 @@ pub(crate) struct Registry {
     lease: Duration,
     /// Draining: no new rooms, no new callers, empty rooms handed over.
     draining: Arc<AtomicBool>,
-    /// Where recordings go.
-    recordings: std::path::PathBuf,
+    /// Where recordings go, and where played files are found.
+    media: MediaConfig,
 }
 
 impl Registry {
@@ -72,7 +72,7 @@ impl Registry {
         link: Arc<LinkConfig>,
         metrics: Arc<Metrics>,
         cluster: &ClusterConfig,
-        recordings: std::path::PathBuf,
+        media: MediaConfig,
     ) -> Self {
         let replica = if cluster.replica.is_empty() {
             default_replica_name()
@@ -92,7 +92,7 @@ impl Registry {
             replica,
             lease: Duration::from_secs(cluster.lease_seconds),
             draining: Arc::default(),
-            recordings,
+            media,
         }
     }
 
@@ -306,9 +306,14 @@ impl Registry {
         self.dht.status().await.ok()
     }
 
-    /// A new recording file for room `name`: `<recordings>/<name>-<unix ms>.ogg`.
-    pub(super) fn recording_file(&self, name: &RoomName) -> std::path::PathBuf {
-        self.recordings.join(format!("{name}-{}.ogg", unix_now_ms()))
+    /// A new recording file for room `name`: `<recordings>/<name>-<unix ms>.<extension>`.
+    pub(super) fn recording_file(&self, name: &RoomName, extension: &str) -> std::path::PathBuf {
+        self.media.recordings_dir.join(format!("{name}-{}.{extension}", unix_now_ms()))
+    }
+
+    /// The directory files are played from.
+    pub(super) fn files_dir(&self) -> &std::path::Path {
+        &self.media.files_dir
     }
 
     /// Marks the server ready (or not) to take calls.

@@ -115,6 +115,8 @@ pub(super) async fn serve(
     if let Err(error) = task.run(&mut stop).await {
         warn!(room = %name, %error, "the room stopped serving");
     }
+    // Bots and playbacks hold the conference too: it ends now, not when they go.
+    shared.conference.close().await;
     info!(room = %name, counters = ?shared.counters(), "room stopped");
 }
 

@@ -39,6 +39,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "call_failed",
     "lobby",
     "chat",
+    "playback_finished",
 ];
 
 /// Header carrying the event's type, e.g. `joined`.

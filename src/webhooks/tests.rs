@@ -250,6 +250,12 @@ fn event_types_name_every_kind() {
         EventKind::CallFailed { account: "a".into(), reason: "ice".into() },
         EventKind::Lobby { participant: 1, waiting: true },
         EventKind::Chat { participant: 1, account: "a".into(), text: "hi".into() },
+        EventKind::PlaybackFinished {
+            playback: 3,
+            file: "a.wav".into(),
+            outcome: rdv_admin_api::types::PlaybackOutcome::Finished,
+            error: None,
+        },
     ];
     for kind in &every_kind {
         // No wildcard: a new kind fails to compile here until it is listed above.
@@ -263,7 +269,8 @@ fn event_types_name_every_kind() {
             | EventKind::CallRefused { .. }
             | EventKind::CallFailed { .. }
             | EventKind::Lobby { .. }
-            | EventKind::Chat { .. } => {}
+            | EventKind::Chat { .. }
+            | EventKind::PlaybackFinished { .. } => {}
         }
         assert!(EVENT_TYPES.contains(&kind.name()), "{} is not in EVENT_TYPES", kind.name());
     }

@@ -1,7 +1,9 @@
 //! A bot's audio over a WebSocket: binary messages of 20 ms of 16-bit little-endian PCM at
 //! 48 kHz, mono (1920 bytes), both ways. What the bot sends is heard in the room; what it
-//! receives is the room's mix without its own voice. A bot that does not keep up with what it
-//! receives is dropped (the socket closes with code 1008), so that it never slows the room.
+//! receives is the room's mix without its own voice, or with `?listen=<participant>` that one
+//! participant's audio alone (a tap, for speech-to-text). A bot that does not keep up with
+//! what it receives is dropped (the socket closes with code 1008), so that it never slows
+//! the room.
 
 use axum::Router;
 use axum::extract::State;
@@ -12,7 +14,7 @@ use tracing::{debug, info};
 
 use crate::control::{BOT_FRAME_SAMPLES, BotLink};
 use crate::error::ErrorBody;
-use crate::extract::Path;
+use crate::extract::{Path, Query};
 use crate::{ApiError, ApiState, Control};
 
 /// Bytes in one frame.
@@ -23,25 +25,34 @@ pub(crate) fn room_routes<C: Control>() -> Router<ApiState<C>> {
     Router::new().route("/rooms/{room}/bot", get(connect::<C>))
 }
 
+/// What a bot hears.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BotQuery {
+    /// Hear only this participant (its id in the room), not the mix.
+    listen: Option<u64>,
+}
+
 /// Join the room's audio as a bot (WebSocket).
 #[utoipa::path(
     get, path = "/api/v1/rooms/{room}/bot", tag = "bots",
-    params(("room" = String, Path, description = super::ROOM_PARAM)),
+    params(("room" = String, Path, description = super::ROOM_PARAM), BotQuery),
     responses(
         (status = 101, description = "A WebSocket of binary PCM frames (20 ms, s16le, 48 kHz, \
             mono, 1920 bytes) both ways: sent frames are heard in the room, received frames are \
-            the room's mix without the bot's own voice"),
-        (status = 404, description = "No such room", body = ErrorBody),
+            the room's mix without the bot's own voice (or the `listen` participant alone)"),
+        (status = 404, description = "No such room, or no such participant to listen to", body = ErrorBody),
         (status = 503, description = "The room is not served here", body = ErrorBody),
     ),
 )]
 pub(crate) async fn connect<C: Control>(
     State(state): State<ApiState<C>>,
     Path(room): Path<String>,
+    Query(query): Query<BotQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let link = state.control.attach_bot(&room).await?;
-    info!(%room, "a bot joined the room's audio");
+    let link = state.control.attach_bot(&room, query.listen).await?;
+    info!(%room, listen = ?query.listen, "a bot joined the room's audio");
     Ok(upgrade.max_message_size(FRAME_BYTES * 4).on_upgrade(move |socket| run(socket, link, room)))
 }
 

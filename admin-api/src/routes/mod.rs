@@ -7,6 +7,7 @@ pub(crate) mod bot;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod participants;
+pub(crate) mod playback;
 pub(crate) mod recording;
 pub(crate) mod rooms;
 pub(crate) mod tokens;

@@ -1,4 +1,4 @@
-//! Recording a room's mix (Ogg Opus, on the server).
+//! Recording a room (its mix as Ogg Opus, or its mix and composite as WebM, on the server).
 
 use axum::Json;
 use axum::Router;
@@ -6,8 +6,8 @@ use axum::extract::State;
 use axum::routing::post;
 
 use crate::error::ErrorBody;
-use crate::extract::Path;
-use crate::types::Recording;
+use crate::extract::{OptionalJson, Path};
+use crate::types::{RecordRequest, Recording};
 use crate::{ApiError, ApiState, Control};
 
 /// Routes for the admin token or the room's token.
@@ -17,10 +17,12 @@ pub(crate) fn room_routes<C: Control>() -> Router<ApiState<C>> {
         .route("/rooms/{room}/recording/stop", post(stop::<C>))
 }
 
-/// Start recording the room's mix; participants' Jami clients show that it is recorded.
+/// Start recording the room's mix (with `{"video": true}`, its composite too); participants'
+/// Jami clients show that it is recorded. The body is optional.
 #[utoipa::path(
     post, path = "/api/v1/rooms/{room}/recording/start", tag = "recording",
     params(("room" = String, Path, description = super::ROOM_PARAM)),
+    request_body(content = Option<RecordRequest>, content_type = "application/json"),
     responses(
         (status = 200, description = "Recording (already, or from now)", body = Recording),
         (status = 404, description = "No such room", body = ErrorBody),
@@ -31,8 +33,9 @@ pub(crate) fn room_routes<C: Control>() -> Router<ApiState<C>> {
 pub(crate) async fn start<C: Control>(
     State(state): State<ApiState<C>>,
     Path(room): Path<String>,
+    OptionalJson(request): OptionalJson<RecordRequest>,
 ) -> Result<Json<Recording>, ApiError> {
-    Ok(Json(state.control.record(&room, true).await?))
+    Ok(Json(state.control.record(&room, Some(request.unwrap_or_default())).await?))
 }
 
 /// Stop recording; the file is complete when this answers.
@@ -48,5 +51,5 @@ pub(crate) async fn stop<C: Control>(
     State(state): State<ApiState<C>>,
     Path(room): Path<String>,
 ) -> Result<Json<Recording>, ApiError> {
-    Ok(Json(state.control.record(&room, false).await?))
+    Ok(Json(state.control.record(&room, None).await?))
 }

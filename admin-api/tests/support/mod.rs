@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rdv_admin_api::types::{
-    AccountRoleEntry, Action, CreateRoom, Event, LayoutName, Participant, Policy, PolicyPatch,
-    Role, RoomDetail, RoomSummary, TokenInfo,
+    AccountRoleEntry, Action, CreateRoom, Event, LayoutName, Participant, PlayRequest, Playback,
+    PlaybackPatch, Policy, PolicyPatch, RecordRequest, Recording, Role, RoomDetail, RoomSummary,
+    TokenInfo,
 };
 use rdv_admin_api::{ApiError, Control, token_sha256_hex};
 use tokio::sync::broadcast;
@@ -45,6 +46,8 @@ struct State {
     tokens: Vec<StoredToken>,
     next_token_id: i64,
     room_events: HashMap<String, broadcast::Sender<Event>>,
+    /// (room, playback), in starting order.
+    playbacks: Vec<(String, Playback)>,
 }
 
 /// The in-memory server.
@@ -70,6 +73,25 @@ impl MemControl {
             }
         }
         control
+    }
+
+    /// Starts "playing" `request` in `room` (lower-cased); its id is 100, 101...
+    pub(crate) fn add_playback(&self, room: &str, request: PlayRequest) -> Playback {
+        let mut state = self.state.lock().unwrap();
+        let playback = Playback {
+            id: 100 + state.playbacks.len() as u64,
+            file: request.file,
+            looped: request.looped,
+            paused: request.paused,
+            volume: request.volume,
+            position_seconds: 0.0,
+            container: "wav".into(),
+            audio: Some("pcm_s16le".into()),
+            video: None,
+            duration_seconds: Some(1.0),
+        };
+        state.playbacks.push((room.to_owned(), playback.clone()));
+        playback
     }
 
     /// Stores a token for `room` and returns it.
@@ -338,19 +360,29 @@ impl Control for MemControl {
     async fn record(
         &self,
         room: &str,
-        start: bool,
-    ) -> Result<rdv_admin_api::types::Recording, ApiError> {
+        start: Option<RecordRequest>,
+    ) -> Result<Recording, ApiError> {
         self.room(room).await?;
-        Ok(rdv_admin_api::types::Recording {
-            recording: start,
-            file: Some(format!("/recordings/{room}.ogg")),
-            seconds: (!start).then_some(1.0),
+        let video = start.is_some_and(|request| request.video);
+        let extension = if video { "webm" } else { "ogg" };
+        Ok(Recording {
+            recording: start.is_some(),
+            file: Some(format!("/recordings/{room}.{extension}")),
+            video,
+            seconds: start.is_none().then_some(1.0),
         })
     }
 
-    async fn attach_bot(&self, room: &str) -> Result<rdv_admin_api::BotLink, ApiError> {
+    async fn attach_bot(
+        &self,
+        room: &str,
+        listen: Option<u64>,
+    ) -> Result<rdv_admin_api::BotLink, ApiError> {
         // The double's bot hears its own voice back: enough to check the socket's framing.
         self.room(room).await?;
+        if listen.is_some_and(|id| id != 1) {
+            return Err(ApiError::NotFound("no such participant".into()));
+        }
         let (to_room, mut heard) = tokio::sync::mpsc::channel::<Vec<i16>>(8);
         let (echo, from_room) = tokio::sync::mpsc::channel(8);
         tokio::spawn(async move {
@@ -361,5 +393,45 @@ impl Control for MemControl {
             }
         });
         Ok(rdv_admin_api::BotLink { to_room, from_room })
+    }
+
+    async fn play(&self, room: &str, request: PlayRequest) -> Result<Playback, ApiError> {
+        let name = self.room(room).await?.name.to_lowercase();
+        Ok(self.add_playback(&name, request))
+    }
+
+    async fn playbacks(&self, room: &str) -> Result<Vec<Playback>, ApiError> {
+        let name = self.room(room).await?.name.to_lowercase();
+        let state = self.state.lock().unwrap();
+        Ok(state.playbacks.iter().filter(|(r, _)| *r == name).map(|(_, p)| p.clone()).collect())
+    }
+
+    async fn change_playback(
+        &self,
+        room: &str,
+        playback: u64,
+        patch: PlaybackPatch,
+    ) -> Result<Playback, ApiError> {
+        let name = self.room(room).await?.name.to_lowercase();
+        let mut state = self.state.lock().unwrap();
+        let (_, found) = state
+            .playbacks
+            .iter_mut()
+            .find(|(r, p)| *r == name && p.id == playback)
+            .ok_or_else(|| ApiError::NotFound(format!("no playback {playback}")))?;
+        found.paused = patch.paused.unwrap_or(found.paused);
+        found.volume = patch.volume.unwrap_or(found.volume);
+        Ok(found.clone())
+    }
+
+    async fn stop_playback(&self, room: &str, playback: u64) -> Result<(), ApiError> {
+        let name = self.room(room).await?.name.to_lowercase();
+        let mut state = self.state.lock().unwrap();
+        let before = state.playbacks.len();
+        state.playbacks.retain(|(r, p)| !(*r == name && p.id == playback));
+        if state.playbacks.len() == before {
+            return Err(ApiError::NotFound(format!("no playback {playback}")));
+        }
+        Ok(())
     }
 }

@@ -100,7 +100,7 @@ fn gain_and_clipping() {
     let mut out = vec![0.0; FRAME_SAMPLES];
     minus(&total, None, 1.0, &mut out);
     assert!(out.iter().all(|s| (-1.0..=1.0).contains(s)), "clipped to full scale");
-    let key = OutputKey { excluded: None, gain_centibels: -600 };
+    let key = OutputKey { excluded: None, only: None, gain_centibels: -600 };
     minus(&total, Some(&loud), key.gain(), &mut out);
     assert!((amplitude_at(&out, 450.0) - 0.9 * 0.501).abs() < 0.01, "-6 dB halves the amplitude");
 }
@@ -109,14 +109,14 @@ fn gain_and_clipping() {
 fn silent_listeners_share_one_output() {
     // 16 listeners, 2 of them speaking: 3 distinct outputs, not 16.
     let listeners: Vec<Listener> = (0..16)
-        .map(|i| Listener { id: ParticipantId(i), contributes: i < 2, gain_db: 0.0 })
+        .map(|i| Listener { id: ParticipantId(i), contributes: i < 2, only: None, gain_db: 0.0 })
         .collect();
     let plan = plan_outputs(&listeners);
     assert_eq!(plan.len(), 3);
-    let shared = &plan[&OutputKey { excluded: None, gain_centibels: 0 }];
+    let shared = &plan[&OutputKey { excluded: None, only: None, gain_centibels: 0 }];
     assert_eq!(shared.len(), 14);
     assert_eq!(
-        plan[&OutputKey { excluded: Some(ParticipantId(0)), gain_centibels: 0 }],
+        plan[&OutputKey { excluded: Some(ParticipantId(0)), only: None, gain_centibels: 0 }],
         [ParticipantId(0)]
     );
     // A listener with its own gain needs its own output.
@@ -125,7 +125,7 @@ fn silent_listeners_share_one_output() {
     assert_eq!(plan_outputs(&listeners).len(), 4);
     // Nobody speaking: one output for the whole room.
     let quiet: Vec<Listener> = (0..128)
-        .map(|i| Listener { id: ParticipantId(i), contributes: false, gain_db: 0.0 })
+        .map(|i| Listener { id: ParticipantId(i), contributes: false, only: None, gain_db: 0.0 })
         .collect();
     assert_eq!(plan_outputs(&quiet).len(), 1);
 }

@@ -203,3 +203,31 @@ fn levels_are_reported_every_interval_and_follow_the_input() {
         }
     }
 }
+
+#[test]
+fn a_tap_hears_only_its_source_even_before_voice_activity() {
+    let mut mixer = room();
+    mixer.add(ParticipantId(3));
+    mixer.set_only(ParticipantId(3), Some(ParticipantId(1)));
+    // The first tick: no voice activity yet, so the mix is silent, but the tap hears 1.
+    let (outputs, _) = run(&mut mixer, &[0, 1, 2], 0, 1);
+    let tap = heard_by(&outputs, 3);
+    assert_eq!(tap.listeners, vec![ParticipantId(3)], "a tap's output is its own");
+    assert!((amplitude_at(&tap.samples, FREQUENCIES[1]) - 0.2).abs() < 0.02);
+    let (outputs, _) = run(&mut mixer, &[0, 1, 2], 1, 5);
+    let tap = heard_by(&outputs, 3);
+    assert!((amplitude_at(&tap.samples, FREQUENCIES[1]) - 0.2).abs() < 0.02, "hears 1");
+    for other in [0, 2] {
+        assert!(amplitude_at(&tap.samples, FREQUENCIES[other]) < 1e-3, "does not hear {other}");
+    }
+    assert!(
+        (amplitude_at(&heard_by(&outputs, 0).samples, FREQUENCIES[1]) - 0.2).abs() < 0.02,
+        "the others still hear the mix"
+    );
+    mixer.set_muted(ParticipantId(1), true);
+    let (outputs, _) = run(&mut mixer, &[0, 1, 2], 6, 1);
+    assert!(amplitude_at(&heard_by(&outputs, 3).samples, FREQUENCIES[1]) < 1e-3, "muted: silent");
+    mixer.set_only(ParticipantId(3), None);
+    let (outputs, _) = run(&mut mixer, &[0, 2], 7, 1);
+    assert!(amplitude_at(&heard_by(&outputs, 3).samples, FREQUENCIES[0]) > 0.18, "the mix again");
+}

@@ -109,9 +109,22 @@ pub enum VideoEvent {
     KeyframeNeeded(ParticipantId),
 }
 
+/// A decoded picture handed to the mixer as is (a played video file), tightly packed I420.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawPicture {
+    /// Width in pixels (even).
+    pub width: u32,
+    /// Height in pixels (even).
+    pub height: u32,
+    /// Y (width × height), then U, then V (width/2 × height/2 each), rows without padding.
+    pub i420: Vec<u8>,
+}
+
 struct Participant {
     id: ParticipantId,
     input: Option<VideoCodec>,
+    /// Its pictures come ready-made ([`VideoMixer::show`]), not from a stream.
+    raw: bool,
     decoder: Option<VideoDecoder>,
     picture: Option<Picture>,
     /// A picture was decoded since the last tick.
@@ -164,6 +177,7 @@ impl VideoMixer {
         self.participants.push(Participant {
             id,
             input: None,
+            raw: false,
             decoder: None,
             picture: None,
             fresh: false,
@@ -181,6 +195,9 @@ impl VideoMixer {
         let Some(participant) = self.participants.iter_mut().find(|p| p.id == id) else {
             return Ok(());
         };
+        if std::mem::take(&mut participant.raw) {
+            participant.picture = None;
+        }
         if participant.input == input && (input.is_none() || participant.decoder.is_some()) {
             return Ok(());
         }
@@ -191,6 +208,22 @@ impl VideoMixer {
             participant.decoder = Some(VideoDecoder::new(codec)?);
             self.events.push(VideoEvent::KeyframeNeeded(id));
         }
+        Ok(())
+    }
+
+    /// Shows `picture` as `id`'s video from the next tick on (a participant whose pictures are
+    /// decoded elsewhere, such as a played file). A picture of the wrong size is refused.
+    pub fn show(&mut self, id: ParticipantId, picture: RawPicture) -> Result<(), MediaError> {
+        let Some(participant) = self.participants.iter_mut().find(|p| p.id == id) else {
+            return Ok(());
+        };
+        let sample = raw_sample(&picture)?;
+        participant.input = None;
+        participant.decoder = None;
+        participant.raw = true;
+        let size = Size { width: picture.width as i32, height: picture.height as i32 };
+        participant.picture = Some(Picture { sample, size });
+        participant.fresh = true;
         Ok(())
     }
 
@@ -226,7 +259,7 @@ impl VideoMixer {
 
     /// Whether any participant sends video.
     pub fn has_video_inputs(&self) -> bool {
-        self.participants.iter().any(|p| p.input.is_some())
+        self.participants.iter().any(|p| p.input.is_some() || p.raw)
     }
 
     /// Whether a picture of `id` has been decoded.
@@ -347,12 +380,13 @@ impl VideoMixer {
             .iter()
             .map(|p| {
                 let active = self.active == Some(p.id);
-                match p.input {
-                    Some(_) => Source::Video {
+                if p.input.is_some() || p.raw {
+                    Source::Video {
                         frame: p.picture.as_ref().map(|pic| Frame { size: pic.size, rotation: 0 }),
                         active,
-                    },
-                    None => Source::AudioOnly { active },
+                    }
+                } else {
+                    Source::AudioOnly { active }
                 }
             })
             .collect();
@@ -387,6 +421,47 @@ impl VideoMixer {
         }
         Ok(())
     }
+}
+
+/// A raw picture as a GStreamer sample, its planes laid out with GStreamer's default strides.
+fn raw_sample(picture: &RawPicture) -> Result<gstreamer::Sample, MediaError> {
+    use gstreamer_video::{VideoFormat, VideoInfo};
+    let refuse = |message: String| MediaError::Codec { what: "picture", message };
+    let (width, height) = (picture.width, picture.height);
+    let packed = |w: u32, h: u32| (w as usize) * (h as usize);
+    let (chroma_width, chroma_height) = (width / 2, height / 2);
+    if width == 0
+        || height == 0
+        || width % 2 == 1
+        || height % 2 == 1
+        || width > 4096
+        || height > 4096
+    {
+        return Err(refuse(format!("{width}×{height} is not an even size up to 4096")));
+    }
+    let expected = packed(width, height) + 2 * packed(chroma_width, chroma_height);
+    if picture.i420.len() != expected {
+        return Err(refuse(format!("{} bytes for {width}×{height} I420", picture.i420.len())));
+    }
+    let info = VideoInfo::builder(VideoFormat::I420, width, height)
+        .build()
+        .map_err(|error| refuse(error.to_string()))?;
+    let mut data = vec![0u8; info.size()];
+    let planes = [(width, height), (chroma_width, chroma_height), (chroma_width, chroma_height)];
+    let mut from = 0;
+    for (plane, (plane_width, plane_height)) in planes.into_iter().enumerate() {
+        let stride = info.stride()[plane] as usize;
+        let offset = info.offset()[plane];
+        let row = plane_width as usize;
+        for line in 0..plane_height as usize {
+            let to = offset + line * stride;
+            data[to..to + row].copy_from_slice(&picture.i420[from..from + row]);
+            from += row;
+        }
+    }
+    let caps = info.to_caps().map_err(|error| refuse(error.to_string()))?;
+    let buffer = gstreamer::Buffer::from_mut_slice(data);
+    Ok(gstreamer::Sample::builder().buffer(&buffer).caps(&caps).build())
 }
 
 /// Replaces a failed decoder with a new one and reports it.

@@ -1,0 +1,183 @@
+//! Participants of the mix without a call, as the owner task seats them: bots (the admin
+//! API's WebSocket), played files and the recorder. None of them is in confInfo; the room's
+//! mixer runs while it has callers or bots, and playbacks and the recording end with it.
+
+use std::sync::Arc;
+
+use rdv_admin_api::BotLink;
+use rdv_mixer::audio::ParticipantId;
+use rdv_mixer::media_room::{Command, Output};
+use rdv_mixer::video::VideoCodec;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::{Conference, PlaybackView, RecordError, RecordTarget, RecordingState, SeatError};
+use crate::conference::event::{PlaybackEnd, RoomEvent};
+use crate::server::bot::{self, BotSeat};
+use crate::server::playback::{self, PlayRequest, Player, PlayerSeat};
+use crate::server::recording::Recorder;
+
+impl Player {
+    /// How the API shows it.
+    pub(super) fn view(&self, id: ParticipantId) -> PlaybackView {
+        PlaybackView {
+            id,
+            name: self.name.clone(),
+            looped: self.looped,
+            paused: self.controls.paused(),
+            volume: self.controls.volume(),
+            position: self.controls.position(),
+            info: self.info.clone(),
+        }
+    }
+}
+
+impl Conference {
+    /// Starts recording `target`, unless a recording runs already.
+    pub(super) fn start_recording(
+        &mut self,
+        target: RecordTarget,
+    ) -> Result<RecordingState, RecordError> {
+        if let Some((_, recorder)) = &self.recording {
+            return Ok(recorder.state());
+        }
+        if self.mixer.is_none() || self.members.is_empty() {
+            return Err(RecordError::Empty);
+        }
+        let id = self.new_participant_id();
+        let Some(mixer) = self.mixer.as_mut() else { return Err(RecordError::Empty) };
+        let receivers = mixer.add(id, target.video.then_some(VideoCodec::Vp8), None);
+        let video = target.video;
+        let recorder = match Recorder::start(target, receivers.outgoing, receivers.video) {
+            Ok(recorder) => recorder,
+            Err(error) => {
+                mixer.remove(id);
+                warn!(room = %self.room, %error, "the recording cannot start");
+                return Err(RecordError::Unwritable(error));
+            }
+        };
+        if video {
+            // A continuous picture track, even while nobody sends video.
+            mixer.send(Command::KeepComposing(true));
+        }
+        info!(room = %self.room, file = %recorder.file.display(), video, "recording started");
+        let state = recorder.state();
+        self.recording = Some((id, recorder));
+        self.pacer.changed();
+        Ok(state)
+    }
+
+    /// Stops the recording, if any, once its file is complete.
+    pub(super) async fn stop_recording(&mut self) -> RecordingState {
+        let Some((id, recorder)) = self.recording.take() else {
+            return RecordingState { recording: false, file: None, video: false, seconds: None };
+        };
+        if let Some(mixer) = &mut self.mixer {
+            mixer.remove(id);
+            mixer.send(Command::KeepComposing(false));
+        }
+        self.pacer.changed();
+        let (file, video) = (recorder.file.clone(), recorder.video);
+        let seconds = match recorder.finished().await {
+            Ok(seconds) => Some(seconds),
+            Err(error) => {
+                warn!(room = %self.room, %error, "the recording ended badly");
+                None
+            }
+        };
+        RecordingState { recording: false, file: Some(file), video, seconds }
+    }
+
+    /// A bot joins the audio: heard by all, hearing all but itself (or only `listen`), not
+    /// shown in confInfo.
+    pub(super) async fn attach_bot(
+        &mut self,
+        listen: Option<ParticipantId>,
+        outputs: &mut Option<mpsc::Receiver<Output>>,
+    ) -> Result<BotLink, SeatError> {
+        if let Some(source) = listen
+            && !self.members.contains_key(&source)
+        {
+            return Err(SeatError::NoSuchParticipant(source.0));
+        }
+        let owner = self.handle().map_err(SeatError::Failed)?;
+        self.ensure_mixer(outputs).await.map_err(SeatError::Failed)?;
+        let id = self.new_participant_id();
+        let Some(mixer) = self.mixer.as_mut() else {
+            return Err(SeatError::Failed("no mixer".into()));
+        };
+        let receivers = mixer.add(id, None, None);
+        if listen.is_some() {
+            mixer.send(Command::Hear { participant: id, only: listen });
+        }
+        let seat =
+            BotSeat { id, mixer: Arc::clone(&mixer.room), outgoing: receivers.outgoing, owner };
+        let link = match bot::spawn(seat) {
+            Ok(link) => link,
+            Err(error) => {
+                mixer.remove(id);
+                return Err(SeatError::Failed(error));
+            }
+        };
+        self.bots.insert(id);
+        let listen = listen.map(|source| source.0);
+        info!(room = %self.room, participant = id.0, ?listen, bots = self.bots.len(), "bot joined");
+        Ok(link)
+    }
+
+    /// Starts playing a file into the room's mix (and, with pictures, its composite).
+    pub(super) fn play(&mut self, request: PlayRequest) -> Result<PlaybackView, SeatError> {
+        if self.members.is_empty() && self.bots.is_empty() {
+            return Err(SeatError::Empty);
+        }
+        let owner = self.handle().map_err(SeatError::Failed)?;
+        let id = self.new_participant_id();
+        let Some(mixer) = self.mixer.as_mut() else { return Err(SeatError::Empty) };
+        let receivers = mixer.add(id, None, None);
+        let seat =
+            PlayerSeat { id, mixer: Arc::clone(&mixer.room), outgoing: receivers.outgoing, owner };
+        let player = match playback::spawn(seat, request) {
+            Ok(player) => player,
+            Err(error) => {
+                mixer.remove(id);
+                return Err(SeatError::Failed(error));
+            }
+        };
+        info!(room = %self.room, participant = id.0, file = %player.name, looped = player.looped, "playing a file");
+        let view = player.view(id);
+        self.players.insert(id, player);
+        Ok(view)
+    }
+
+    /// Pauses, resumes or changes the volume of playback `id`.
+    pub(super) fn change_playback(
+        &mut self,
+        id: ParticipantId,
+        paused: Option<bool>,
+        volume: Option<f32>,
+    ) -> Option<PlaybackView> {
+        let player = self.players.get(&id)?;
+        if let Some(paused) = paused {
+            player.controls.set_paused(paused);
+        }
+        if let Some(volume) = volume {
+            player.controls.set_volume(volume);
+        }
+        info!(room = %self.room, participant = id.0, ?paused, ?volume, "playback changed");
+        Some(player.view(id))
+    }
+
+    /// Ends playback `id` (stopped, or its thread ended): it leaves the mix and the event
+    /// stream is told. Whether it was playing.
+    pub(super) fn stop_playback(&mut self, id: ParticipantId, end: PlaybackEnd) -> bool {
+        let Some(player) = self.players.remove(&id) else { return false };
+        player.controls.stop();
+        if let Some(mixer) = &mut self.mixer {
+            mixer.remove(id);
+        }
+        info!(room = %self.room, participant = id.0, file = %player.name, ?end, "playback ended");
+        let _ =
+            self.events.send(RoomEvent::PlaybackFinished { playback: id, file: player.name, end });
+        true
+    }
+}
