@@ -106,12 +106,12 @@ fn played_files_are_heard_by_every_caller() {
     std::fs::write(media.join("bad/truncated.mp4"), &clip[..clip.len().min(300)]).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", media.join("bad/outside.wav")).unwrap();
     for (body, says) in [
-        (r#"{"file":"bad/noise.mp3"}"#, "bad/noise.mp3"),
-        (r#"{"file":"bad/notes.txt"}"#, "bad/notes.txt"),
-        (r#"{"file":"bad/unknown-codec.wav"}"#, "codec"),
-        (r#"{"file":"bad/truncated.mp4"}"#, "bad/truncated.mp4"),
+        (r#"{"file":"bad/noise.mp3"}"#, "bad/noise.mp3 is not a media file"),
+        (r#"{"file":"bad/notes.txt"}"#, "bad/notes.txt is not a media file"),
+        (r#"{"file":"bad/unknown-codec.wav"}"#, "bad/unknown-codec.wav is in a codec"),
+        (r#"{"file":"bad/truncated.mp4"}"#, "bad/truncated.mp4 is not a media file"),
         (r#"{"file":"bad/outside.wav"}"#, "outside the media directory"),
-        (r#"{"file":"missing.wav"}"#, "no file \"missing.wav\""),
+        (r#"{"file":"missing.wav"}"#, "in the media directory"),
         (r#"{"file":"../rdv.db"}"#, "relative to the media directory"),
         (r#"{"file":"jingle.wav","volume":12}"#, "volume"),
     ] {
@@ -119,6 +119,7 @@ fn played_files_are_heard_by_every_caller() {
         eprintln!("{body} → {status} {reply}");
         assert_eq!(status, 400, "{body}: {reply}");
         assert!(reply.contains(says), "{body}: {reply} does not say {says:?}");
+        assert!(!reply.contains(media.to_str().unwrap()), "{reply} shows the server's paths");
     }
     assert_eq!(api.participants("lobby").len(), 2, "the room goes on");
 

@@ -235,14 +235,12 @@ impl WebmWriter {
         let bus =
             self.pipeline.bus().ok_or_else(|| MediaError::Setup(format!("{NAME}: no bus")))?;
         let types = [gst::MessageType::Eos, gst::MessageType::Error];
-        match bus.timed_pop_filtered(clock_time(WAIT), &types) {
-            Some(message) if message.type_() == gst::MessageType::Eos => Ok(()),
-            Some(message) => {
-                // Back on the bus for `bus_error` to read it.
-                let _ = bus.post(message);
-                Err(self.error())
-            }
-            None => Err(MediaError::Timeout(NAME)),
+        let Some(message) = bus.timed_pop_filtered(clock_time(WAIT), &types) else {
+            return Err(MediaError::Timeout(NAME));
+        };
+        match message.view() {
+            gst::MessageView::Error(error) => Err(element_error(error)),
+            _ => Ok(()),
         }
     }
 
@@ -275,19 +273,6 @@ impl WebmWriter {
     /// Fails with the pipeline's error if it reported one, now or before.
     fn check(&mut self) -> Result<(), MediaError> {
         if self.failure.is_none() {
-            if std::env::var("WEBM_DEBUG").is_ok() {
-                let bus = self.pipeline.bus().unwrap();
-                let mut msgs = vec![];
-                while let Some(m) = bus.pop() {
-                    if let gst::MessageView::Error(e) = m.view() {
-                        eprintln!("ERR {:?} {}", e.src().map(|s| s.path_string()), e.error());
-                    }
-                    msgs.push(m);
-                }
-                for m in msgs {
-                    let _ = bus.post(m);
-                }
-            }
             match bus_error(&self.pipeline, NAME) {
                 MediaError::Element { element, message } => {
                     self.failure = Some((element, message));
@@ -324,6 +309,16 @@ impl Drop for WebmWriter {
         // Stops the streaming threads before the file they write to is closed.
         let _ = self.pipeline.set_state(gst::State::Null);
     }
+}
+
+/// An error message as [`bus_error`] reports it.
+fn element_error(error: &gst::message::Error) -> MediaError {
+    let element = error.src().map_or_else(|| NAME.to_owned(), |s| s.path_string().to_string());
+    let message = match error.debug() {
+        Some(debug) => format!("{} ({debug})", error.error()),
+        None => error.error().to_string(),
+    };
+    MediaError::Element { element, message }
 }
 
 /// Why a push failed.

@@ -231,6 +231,11 @@ fn init() {
     });
 }
 
+/// FFmpeg's demuxers that may open a played file: sound and video containers, and still
+/// pictures.
+const CONTAINERS: &str = "wav,w64,rf64,mp3,ogg,flac,mov,mp4,m4a,3gp,matroska,webm,aac,aiff,caf,\
+    au,amr,ac3,eac3,avi,flv,asf,mpeg,mpegts,wv,ape,tta,dts,mpc,mpc8,image2,png_pipe,jpeg_pipe,gif";
+
 /// One pass through a file: the demuxer and the decoders of the streams played.
 struct Session {
     path: PathBuf,
@@ -252,19 +257,25 @@ impl Session {
                 reason: "its name is not valid UTF-8, which FFmpeg needs".into(),
             });
         };
-        // "file:" so that FFmpeg never takes a file name for another protocol's URL.
-        let input = ffmpeg::format::input(&format!("file:{name}")).map_err(|error| {
-            let path = path.to_owned();
-            match error {
-                ffmpeg::Error::Other { errno } if errno == ENOENT => FileError::NotFound(path),
-                ffmpeg::Error::Other { errno }
-                    if errno == EACCES || errno == EPERM || errno == EISDIR =>
-                {
-                    FileError::NotReadable { path, reason: error.to_string() }
+        // "file:" so that FFmpeg never takes a file name for another protocol's URL, and only
+        // local files: a playlist (HLS, concat, SDP) must not make the server fetch anything.
+        // Only containers of sound and pictures: FFmpeg also renders text files as video.
+        let mut options = ffmpeg::Dictionary::new();
+        options.set("protocol_whitelist", "file");
+        options.set("format_whitelist", CONTAINERS);
+        let input = ffmpeg::format::input_with_dictionary(&format!("file:{name}"), options)
+            .map_err(|error| {
+                let path = path.to_owned();
+                match error {
+                    ffmpeg::Error::Other { errno } if errno == ENOENT => FileError::NotFound(path),
+                    ffmpeg::Error::Other { errno }
+                        if errno == EACCES || errno == EPERM || errno == EISDIR =>
+                    {
+                        FileError::NotReadable { path, reason: error.to_string() }
+                    }
+                    _ => FileError::NotMedia { path, reason: error.to_string() },
                 }
-                _ => FileError::NotMedia { path, reason: error.to_string() },
-            }
-        })?;
+            })?;
         let audio_index = best_stream(&input, media::Type::Audio);
         let video_index = best_stream(&input, media::Type::Video);
         if audio_index.is_none() && video_index.is_none() {

@@ -279,8 +279,13 @@ pub(super) async fn open(directory: &std::path::Path, name: &str) -> Result<Medi
         if !real.starts_with(&root) {
             return Err(OpenError::Outside(name));
         }
-        let media =
-            MediaFile::open(&real).map_err(|error| OpenError::Unplayable(error.to_string()))?;
+        let media = MediaFile::open(&real).map_err(|error| {
+            // The requester named the file relative to the media directory: so does the
+            // answer (the server's own paths stay in its log).
+            let message = error.to_string();
+            info!(file = %real.display(), %message, "a file cannot be played");
+            OpenError::Unplayable(message.replace(&real.display().to_string(), &name))
+        })?;
         info!(file = %name, info = ?media.info(), "a file to play was opened");
         Ok(media)
     })

@@ -411,8 +411,9 @@ fn subtitles_only_have_no_streams() {
         "1\n00:00:00,000 --> 00:00:01,000\nHello\n\n2\n00:00:01,000 --> 00:00:02,000\nWorld\n",
     )
     .expect("written");
+    // A subtitle file is no container of sound or pictures.
     let error = MediaFile::open(&srt).expect_err("refused");
-    assert!(matches!(&error, FileError::NoStreams(p) if *p == srt), "{error:?}");
+    assert!(matches!(&error, FileError::NotMedia { path, .. } if *path == srt), "{error:?}");
     assert_names(&error, &srt);
 
     let srt_arg = srt.to_str().expect("UTF-8 path");
@@ -506,4 +507,32 @@ fn corrupt_data_in_the_middle_is_skipped() {
     let mut file = MediaFile::open(&path).expect("opens");
     let (audio, _) = decode_all(&mut file);
     assert!((36_000..=50_000).contains(&audio.len()), "{} samples", audio.len());
+}
+
+#[test]
+fn playlists_and_text_are_not_played() {
+    let Some(dir) = workdir() else { return };
+    let tone = ffmpeg(&dir, "tone.wav", &format!("{} -c:a pcm_s16le", sine(48_000)));
+    let tone = tone.to_str().expect("UTF-8 path");
+    // Each would make FFmpeg read another file or the network, or render text as video.
+    let cases = [
+        (
+            "list.m3u8",
+            "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nhttp://127.0.0.1:9/a.ts\n".to_owned(),
+        ),
+        ("list.ffconcat", format!("ffconcat version 1.0\nfile '{tone}'\n")),
+        (
+            "stream.sdp",
+            "v=0\no=- 0 0 IN IP4 127.0.0.1\ns=x\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 9 RTP/AVP 0\n"
+                .to_owned(),
+        ),
+        ("notes.txt", "Not a sound, but FFmpeg's tty demuxer would draw it.\n".repeat(200)),
+    ];
+    for (name, text) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("written");
+        let error = MediaFile::open(&path).expect_err(name);
+        assert!(matches!(&error, FileError::NotMedia { .. }), "{name}: {error:?}");
+        assert_names(&error, &path);
+    }
 }
