@@ -87,7 +87,7 @@ fn a_bot_over_the_api_is_heard_and_hears_the_jami_callers() {
     // A bot tapping alice hears alice alone; tapping nobody in the room is refused.
     let api = Api::new(&harness, &mut server);
     let alice = api.participant_id("lobby", &ids[0]);
-    let (status, body) = api.request("GET", "/api/v1/rooms/lobby/bot?listen=999", None);
+    let (status, body) = api.websocket_refusal("/api/v1/rooms/lobby/bot?listen=999");
     assert_eq!((status, body.contains("no participant 999")), (404, true), "{body}");
     let tap = std::process::Command::new(&prefix[0])
         .args(&prefix[1..])

@@ -85,6 +85,33 @@ impl Api {
         (status.trim().parse().unwrap(), body.to_owned())
     }
 
+    /// Opens a WebSocket at `path` with the admin token, expecting a refusal; returns the
+    /// status and the body.
+    #[allow(dead_code)] // not every test opens WebSockets
+    pub fn websocket_refusal(&self, path: &str) -> (u16, String) {
+        let url = format!("{}{path}", self.base);
+        let authorization = format!("Authorization: Bearer {ADMIN_TOKEN}");
+        let args = [
+            "-w",
+            "\n%{http_code}",
+            "-H",
+            &authorization,
+            "-H",
+            "Connection: Upgrade",
+            "-H",
+            "Upgrade: websocket",
+            "-H",
+            "Sec-WebSocket-Version: 13",
+            "-H",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            &url,
+        ];
+        let output = self.curl(&args).output().unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (status.trim().parse().unwrap(), body.to_owned())
+    }
+
     /// A request that must succeed with `expected` status; returns the JSON body (null if none).
     pub fn expect(
         &self,
