@@ -2,7 +2,8 @@
 //! their tones; the recording, started and stopped over the API, is a complete Ogg Opus file
 //! (ffmpeg decodes it) that holds each caller's tone, and the callers' Jami clients show the
 //! room as recorded meanwhile. A recording that cannot be written is refused with a clear
-//! error and the conference goes on; one running when the server stops is finished too.
+//! error and the conference goes on; one running when the server stops is finished too. A
+//! recording with the composite is a WebM file (Opus and VP8) of the right length.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -92,6 +93,56 @@ fn a_recording_holds_every_callers_tone() {
     for (_, freq) in CALLERS {
         let level = analysis["tones_dbfs"][format!("{freq}.0")].as_f64().unwrap();
         assert!(level > -30.0, "{freq} Hz is missing from the recording: {analysis}");
+    }
+
+    // With the composite: a WebM file with the mix (Opus) and the composite (VP8, 1280×720),
+    // black here since nobody sends video, as long as the recording.
+    let started =
+        api.expect(200, "POST", "/api/v1/rooms/lobby/recording/start", Some(r#"{"video":true}"#));
+    assert_eq!(
+        (started["recording"].as_bool(), started["video"].as_bool()),
+        (Some(true), Some(true))
+    );
+    std::thread::sleep(RECORDED);
+    let stopped = api.expect(200, "POST", "/api/v1/rooms/lobby/recording/stop", None);
+    let file = stopped["file"].as_str().unwrap();
+    assert!(file.ends_with(".webm"), "{stopped}");
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_streams", "-show_format", "-of", "json", file])
+        .output()
+        .unwrap();
+    assert!(probe.status.success(), "{probe:?}");
+    let probe: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
+    let codecs: Vec<&str> = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(codecs.len(), 2, "{probe}");
+    assert!(codecs.contains(&"opus") && codecs.contains(&"vp8"), "{probe}");
+    let video =
+        probe["streams"].as_array().unwrap().iter().find(|s| s["codec_name"] == "vp8").unwrap();
+    assert_eq!((video["width"].as_u64(), video["height"].as_u64()), (Some(1280), Some(720)));
+    let duration: f64 = probe["format"]["duration"].as_str().unwrap().parse().unwrap();
+    eprintln!("the WebM recording lasts {duration:.2} s ({stopped})");
+    assert!((duration - RECORDED.as_secs_f64()).abs() < 1.0, "{probe}");
+    let wav = dir.path().join("recording-webm.wav");
+    let decoded = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i", file, "-ac", "1", "-ar", "48000"])
+        .arg(&wav)
+        .output()
+        .unwrap();
+    assert!(decoded.status.success() && decoded.stderr.is_empty(), "{decoded:?}");
+    let mut args = vec!["analyze", wav.to_str().unwrap(), "--skip", "1"];
+    for freq in &freqs {
+        args.extend(["--freq", freq]);
+    }
+    let analysis: serde_json::Value = serde_json::from_str(&harness.run(&args)).unwrap();
+    eprintln!("the WebM recording holds {analysis}");
+    for (_, freq) in CALLERS {
+        let level = analysis["tones_dbfs"][format!("{freq}.0")].as_f64().unwrap();
+        assert!(level > -30.0, "{freq} Hz is missing from the WebM recording: {analysis}");
     }
 
     // A recording running when the server stops (SIGTERM) is finished too: a complete file.
