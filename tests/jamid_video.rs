@@ -3,10 +3,13 @@
 //! decoding a remote stream of the composite's size (1280x720), which only the room's
 //! compositor makes. End to end through media ICE, SRTP, RTP H.264, the decoder, the
 //! compositor, the encoder and back. Their confInfo places both pictures exactly where the
-//! composite draws them.
+//! composite draws them. A video file played into the room through the admin API gets a tile
+//! of its own in that composite, as a WebM recording of the room shows.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+#[path = "support/api.rs"]
+mod api;
 mod common;
 #[path = "support/harness.rs"]
 mod harness;
@@ -18,6 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use api::Api;
 use common::{Rdv, prerequisite, runs};
 use harness::{Harness, prerequisites};
 use rdv_mixer::layout::{Frame, Layout, Size, Source, tiles};
@@ -182,6 +186,55 @@ fn callers_see_the_composite() {
             std::thread::sleep(Duration::from_millis(500));
         }
     }
+
+    // A red video played into the room gets a tile in the composite: the last picture of a
+    // WebM recording of the room is red over the area of a letterboxed grid cell.
+    let media = rdv.data_dir().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let made = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-f", "lavfi", "-i", "color=c=red:size=320x240:rate=15"])
+        .args(["-t", "5", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(media.join("red.mp4"))
+        .status()
+        .unwrap();
+    assert!(made.success(), "ffmpeg could not make the red video");
+    let api = Api::new(&harness, &mut server);
+    let played = api.expect(
+        201,
+        "POST",
+        "/api/v1/rooms/screen/playbacks",
+        Some(r#"{"file":"red.mp4","loop":true}"#),
+    );
+    assert_eq!(played["video"]["width"], 320, "{played}");
+    api.expect(200, "POST", "/api/v1/rooms/screen/recording/start", Some(r#"{"video":true}"#));
+    std::thread::sleep(Duration::from_secs(3));
+    let recording = api.expect(200, "POST", "/api/v1/rooms/screen/recording/stop", None);
+    let last = dir.path().join("last.rgb");
+    let extracted = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-sseof", "-0.5", "-i"])
+        .arg(recording["file"].as_str().unwrap())
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24"])
+        .arg(&last)
+        .status()
+        .unwrap();
+    assert!(extracted.success(), "no picture in the recording {recording}");
+    let rgb = std::fs::read(&last).unwrap();
+    assert_eq!(rgb.len() as u64, COMPOSITE.0 * COMPOSITE.1 * 3);
+    // The third cell of the grid (Jami's geometry, as confInfo reports it for the callers):
+    // the played file is the room's newest participant.
+    let sources = vec![Source::Video { frame: Some(picture), active: false }; 3];
+    let cell = tiles(size, Layout::Grid, &sources)[2].rect;
+    let is_red = |p: &[u8]| p[0] > 180 && p[1] < 70 && p[2] < 70;
+    let red_in_cell = (cell.y..cell.y + cell.h)
+        .flat_map(|y| (cell.x..cell.x + cell.w).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let at = (y as usize * COMPOSITE.0 as usize + x as usize) * 3;
+            is_red(&rgb[at..at + 3])
+        })
+        .count();
+    let area = (cell.w * cell.h) as usize;
+    eprintln!("the played file's tile {cell:?} is {red_in_cell} of {area} pixels red");
+    assert!(red_in_cell * 100 >= area * 95, "{red_in_cell} of {area} red in {cell:?}");
 
     // The callers' pictures reach the compositor.
     server.wait_for(&["first mixed media sent", "kind=Video"]);

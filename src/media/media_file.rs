@@ -260,7 +260,7 @@ impl Session {
         // "file:" so that FFmpeg never takes a file name for another protocol's URL, and only
         // local files: a playlist (HLS, concat, SDP) must not make the server fetch anything.
         // Only containers of sound and pictures: FFmpeg also renders text files as video.
-        let mut options = ffmpeg::Dictionary::new();
+        let mut options = Dictionary::new();
         options.set("protocol_whitelist", "file");
         options.set("format_whitelist", CONTAINERS);
         let input = ffmpeg::format::input_with_dictionary(&format!("file:{name}"), options)
