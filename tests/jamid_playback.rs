@@ -169,6 +169,18 @@ fn played_files_are_heard_by_every_caller() {
     let (status, body) = api.request("DELETE", &one, None);
     assert_eq!((status, body.contains("not_found")), (404, true), "{body}");
 
+    // A room plays 8 files at once at most (each is a decoding thread).
+    let quiet = r#"{"file":"jingle.wav","loop":true,"volume":0}"#;
+    let ids: Vec<u64> = (0..8)
+        .map(|_| api.expect(201, "POST", playbacks, Some(quiet))["id"].as_u64().unwrap())
+        .collect();
+    let (status, body) = api.request("POST", playbacks, Some(quiet));
+    assert_eq!((status, body.contains("already plays 8 files")), (409, true), "{body}");
+    for id in ids {
+        let (status, _) = api.request("DELETE", &format!("{playbacks}/{id}"), None);
+        assert_eq!(status, 204);
+    }
+
     // A bot that vanishes mid-stream (killed: no close frame) leaves; the room goes on.
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/bot_client.py");
     let url = format!("ws://{}/api/v1/rooms/lobby/bot", server.api_address());

@@ -205,6 +205,9 @@ pub(crate) enum SeatError {
     /// Nobody is in the room (the requester's mistake).
     #[error("nobody is in the room")]
     Empty,
+    /// The room already plays as many files as it may (the requester's mistake).
+    #[error("the room already plays {0} files: stop one first")]
+    TooManyPlaybacks(usize),
     /// The participant to listen to is not in the room (the requester's mistake).
     #[error("no participant {0} in the room")]
     NoSuchParticipant(u64),

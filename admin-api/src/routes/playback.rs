@@ -27,7 +27,7 @@ pub(crate) fn room_routes<C: Control>() -> Router<ApiState<C>> {
         (status = 400, description = "The file cannot be played: missing, not media, no \
             decoder for its codec, or undecodable; or a bad name or volume", body = ErrorBody),
         (status = 404, description = "No such room", body = ErrorBody),
-        (status = 409, description = "Nobody is in the room", body = ErrorBody),
+        (status = 409, description = "Nobody is in the room, or it already plays 8 files", body = ErrorBody),
     ),
 )]
 pub(crate) async fn start<C: Control>(

@@ -17,6 +17,9 @@ use crate::server::bot::{self, BotSeat};
 use crate::server::playback::{self, PlayRequest, Player, PlayerSeat};
 use crate::server::recording::Recorder;
 
+/// Files a room plays at once at most (each is a decoding thread).
+const MAX_PLAYBACKS: usize = 8;
+
 impl Player {
     /// How the API shows it.
     pub(super) fn view(&self, id: ParticipantId) -> PlaybackView {
@@ -129,6 +132,9 @@ impl Conference {
     pub(super) fn play(&mut self, request: PlayRequest) -> Result<PlaybackView, SeatError> {
         if self.members.is_empty() && self.bots.is_empty() {
             return Err(SeatError::Empty);
+        }
+        if self.players.len() >= MAX_PLAYBACKS {
+            return Err(SeatError::TooManyPlaybacks(MAX_PLAYBACKS));
         }
         let owner = self.handle().map_err(SeatError::Failed)?;
         let id = self.new_participant_id();
