@@ -321,12 +321,9 @@ impl RoomHandle {
         member: Member,
         video: Option<VideoJoin>,
     ) -> Result<Participant, String> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(RoomCommand::Join { member, video, reply })
+        self.ask(|reply| RoomCommand::Join { member, video, reply })
             .await
-            .map_err(|_| "the room is not running".to_owned())?;
-        answer.await.map_err(|_| "the room is not running".to_owned())?
+            .ok_or_else(|| "the room is not running".to_owned())?
     }
 
     /// A participant left. Never waits: called when its call is dropped.
@@ -370,12 +367,7 @@ impl RoomHandle {
 
     /// Carries out an operator's action.
     pub(crate) async fn act(&self, action: Action) -> Result<(), ActionError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(RoomCommand::Act { action, reply })
-            .await
-            .map_err(|_| ActionError::NotRunning)?;
-        answer.await.map_err(|_| ActionError::NotRunning)?
+        self.ask(|reply| RoomCommand::Act { action, reply }).await.ok_or(ActionError::NotRunning)?
     }
 
     /// Starts recording `target` (`Some`), or stops (`None`, answering once the file is
@@ -453,9 +445,7 @@ impl RoomHandle {
 
     /// The conference as it stands; `None` once the room has stopped.
     pub(crate) async fn snapshot(&self) -> Option<Snapshot> {
-        let (reply, answer) = oneshot::channel();
-        self.commands.send(RoomCommand::Snapshot(reply)).await.ok()?;
-        answer.await.ok()
+        self.ask(RoomCommand::Snapshot).await
     }
 
     /// How many participants are in (lobby included).
