@@ -367,7 +367,9 @@ impl Control for ServerControl {
 
 fn seat_error(error: SeatError) -> ApiError {
     match error {
-        SeatError::Empty | SeatError::TooManyPlaybacks(_) => ApiError::Conflict(error.to_string()),
+        SeatError::Empty | SeatError::TooManyPlaybacks(_) | SeatError::TooManyBots(_) => {
+            ApiError::Conflict(error.to_string())
+        }
         SeatError::NoSuchParticipant(_) => ApiError::NotFound(error.to_string()),
         SeatError::Failed(_) => ApiError::Unavailable(error.to_string()),
     }

@@ -208,6 +208,9 @@ pub(crate) enum SeatError {
     /// The room already plays as many files as it may (the requester's mistake).
     #[error("the room already plays {0} files: stop one first")]
     TooManyPlaybacks(usize),
+    /// The room already has as many bots as it may (the requester's mistake).
+    #[error("the room already has {0} bots")]
+    TooManyBots(usize),
     /// The participant to listen to is not in the room (the requester's mistake).
     #[error("no participant {0} in the room")]
     NoSuchParticipant(u64),

@@ -42,6 +42,7 @@ pub(crate) struct BotQuery {
             mono, 1920 bytes) both ways: sent frames are heard in the room, received frames are \
             the room's mix without the bot's own voice (or the `listen` participant alone)"),
         (status = 404, description = "No such room, or no such participant to listen to", body = ErrorBody),
+        (status = 409, description = "The room already has 32 bots", body = ErrorBody),
         (status = 503, description = "The room is not served here", body = ErrorBody),
     ),
 )]

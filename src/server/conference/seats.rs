@@ -17,6 +17,8 @@ use crate::server::bot::{self, BotSeat};
 use crate::server::playback::{self, PlayRequest, Player, PlayerSeat};
 use crate::server::recording::Recorder;
 
+/// Bots a room has at once at most (a transcriber per participant of a big meeting fits).
+const MAX_BOTS: usize = 32;
 /// Files a room plays at once at most (each is a decoding thread).
 const MAX_PLAYBACKS: usize = 8;
 
@@ -102,6 +104,9 @@ impl Conference {
             && !self.members.contains_key(&source)
         {
             return Err(SeatError::NoSuchParticipant(source.0));
+        }
+        if self.bots.len() >= MAX_BOTS {
+            return Err(SeatError::TooManyBots(MAX_BOTS));
         }
         let owner = self.handle().map_err(SeatError::Failed)?;
         self.ensure_mixer(outputs).await.map_err(SeatError::Failed)?;
