@@ -3,17 +3,13 @@
 //! this task turns the bot's PCM into Opus for the mixer and the bot's mix-minus back into
 //! PCM. A bot that does not take what it hears fast enough is dropped: the room never waits.
 
-use std::sync::Arc;
-
 use rdv_admin_api::{BOT_FRAME_SAMPLES, BotLink};
-use rdv_mixer::audio::ParticipantId;
-use rdv_mixer::media_room::{Command, MediaRoom};
+use rdv_mixer::media_room::Command;
 use rdv_mixer::opus::{OpusDecoder, OpusEncoder};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::conference::RoomHandle;
-use super::media::Outgoing;
+use super::media::{Outgoing, Seat};
 
 /// Frames queued from the bot (about 200 ms): a bot sends in real time.
 const FROM_BOT: usize = 10;
@@ -22,18 +18,8 @@ const TO_BOT: usize = 50;
 /// Opus bitrate of a bot's voice.
 const BOT_BITRATE: u32 = 64_000;
 
-/// A bot's place in the mix, handed over by the owner task.
-pub(super) struct BotSeat {
-    pub(super) id: ParticipantId,
-    pub(super) mixer: Arc<MediaRoom>,
-    /// Its mix-minus.
-    pub(super) outgoing: mpsc::Receiver<Outgoing>,
-    /// Leaves the room when the bot goes.
-    pub(super) owner: RoomHandle,
-}
-
 /// Starts carrying a bot's audio; the returned link is the bot's side.
-pub(super) fn spawn(seat: BotSeat) -> Result<BotLink, String> {
+pub(super) fn spawn(seat: Seat) -> Result<BotLink, String> {
     let encoder = OpusEncoder::new(BOT_BITRATE).map_err(|error| error.to_string())?;
     let decoder = OpusDecoder::new().map_err(|error| error.to_string())?;
     let (to_room, from_bot) = mpsc::channel(FROM_BOT);
@@ -43,13 +29,13 @@ pub(super) fn spawn(seat: BotSeat) -> Result<BotLink, String> {
 }
 
 async fn run(
-    seat: BotSeat,
+    seat: Seat,
     mut encoder: OpusEncoder,
     mut decoder: OpusDecoder,
     mut from_bot: mpsc::Receiver<Vec<i16>>,
     to_bot: mpsc::Sender<Vec<i16>>,
 ) {
-    let BotSeat { id, mixer, mut outgoing, owner } = seat;
+    let Seat { id, mixer, mut outgoing, owner } = seat;
     let mut timestamp = 0u32;
     loop {
         tokio::select! {

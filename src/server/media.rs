@@ -79,6 +79,17 @@ impl Drop for Participant {
     }
 }
 
+/// A participant without a call (a bot, a played file): its place in the mix, handed over by
+/// the owner task to the task or thread that feeds it.
+pub(super) struct Seat {
+    pub(super) id: ParticipantId,
+    pub(super) mixer: Arc<MediaRoom>,
+    /// Its mix-minus.
+    pub(super) outgoing: mpsc::Receiver<Outgoing>,
+    /// Told when it goes.
+    pub(super) owner: RoomHandle,
+}
+
 /// A running mixer and where its output goes; owned by the room's owner task.
 pub(super) struct Mixer {
     pub(super) room: Arc<MediaRoom>,

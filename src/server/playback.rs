@@ -16,8 +16,7 @@ use rdv_mixer::video::RawPicture;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::conference::RoomHandle;
-use super::media::Outgoing;
+use super::media::{Outgoing, Seat};
 use crate::conference::event::PlaybackEnd;
 use crate::media::media_file::{Decoded, MediaFile, MediaInfo, Picture};
 
@@ -108,18 +107,8 @@ pub(crate) struct Player {
     pub(crate) controls: Arc<Controls>,
 }
 
-/// A playback's place in the mix, handed over by the owner task.
-pub(super) struct PlayerSeat {
-    pub(super) id: ParticipantId,
-    pub(super) mixer: Arc<MediaRoom>,
-    /// Its mix-minus, which nobody hears: drained.
-    pub(super) outgoing: mpsc::Receiver<Outgoing>,
-    /// Told how the playback ended.
-    pub(super) owner: RoomHandle,
-}
-
 /// Starts playing `request` on a thread of its own.
-pub(super) fn spawn(seat: PlayerSeat, request: PlayRequest) -> Result<Player, String> {
+pub(super) fn spawn(seat: Seat, request: PlayRequest) -> Result<Player, String> {
     let encoder = OpusEncoder::new(PLAYBACK_BITRATE).map_err(|error| error.to_string())?;
     let controls = Arc::new(Controls::new(request.paused, request.volume));
     let player = Player {
@@ -132,7 +121,7 @@ pub(super) fn spawn(seat: PlayerSeat, request: PlayRequest) -> Result<Player, St
     std::thread::Builder::new()
         .name("rdv-playback".into())
         .spawn(move || {
-            let PlayerSeat { id, mixer, mut outgoing, owner } = seat;
+            let Seat { id, mixer, mut outgoing, owner } = seat;
             let mut feed = Feed { id, mixer: &mixer, encoder, timestamp: 0 };
             let end = play(&mut feed, media, looped, &controls, &mut outgoing);
             match &end {

@@ -13,8 +13,9 @@ use tracing::{info, warn};
 
 use super::{Conference, PlaybackView, RecordError, RecordTarget, RecordingState, SeatError};
 use crate::conference::event::{PlaybackEnd, RoomEvent};
-use crate::server::bot::{self, BotSeat};
-use crate::server::playback::{self, PlayRequest, Player, PlayerSeat};
+use crate::server::bot;
+use crate::server::media::Seat;
+use crate::server::playback::{self, PlayRequest, Player};
 use crate::server::recording::Recorder;
 
 /// Bots a room has at once at most (a transcriber per participant of a big meeting fits).
@@ -108,25 +109,13 @@ impl Conference {
         if self.bots.len() >= MAX_BOTS {
             return Err(SeatError::TooManyBots(MAX_BOTS));
         }
-        let owner = self.handle().map_err(SeatError::Failed)?;
         self.ensure_mixer(outputs).await.map_err(SeatError::Failed)?;
-        let id = self.new_participant_id();
-        let Some(mixer) = self.mixer.as_mut() else {
-            return Err(SeatError::Failed("no mixer".into()));
-        };
-        let receivers = mixer.add(id, None, None);
+        let seat = self.seat()?.ok_or_else(|| SeatError::Failed("no mixer".into()))?;
+        let id = seat.id;
         if listen.is_some() {
-            mixer.send(Command::Hear { participant: id, only: listen });
+            let _ = seat.mixer.send(Command::Hear { participant: id, only: listen });
         }
-        let seat =
-            BotSeat { id, mixer: Arc::clone(&mixer.room), outgoing: receivers.outgoing, owner };
-        let link = match bot::spawn(seat) {
-            Ok(link) => link,
-            Err(error) => {
-                mixer.remove(id);
-                return Err(SeatError::Failed(error));
-            }
-        };
+        let link = bot::spawn(seat).map_err(|error| self.unseat(id, error))?;
         self.bots.insert(id);
         let listen = listen.map(|source| source.0);
         info!(room = %self.room, participant = id.0, ?listen, bots = self.bots.len(), "bot joined");
@@ -141,23 +130,30 @@ impl Conference {
         if self.players.len() >= MAX_PLAYBACKS {
             return Err(SeatError::TooManyPlaybacks(MAX_PLAYBACKS));
         }
-        let owner = self.handle().map_err(SeatError::Failed)?;
-        let id = self.new_participant_id();
-        let Some(mixer) = self.mixer.as_mut() else { return Err(SeatError::Empty) };
-        let receivers = mixer.add(id, None, None);
-        let seat =
-            PlayerSeat { id, mixer: Arc::clone(&mixer.room), outgoing: receivers.outgoing, owner };
-        let player = match playback::spawn(seat, request) {
-            Ok(player) => player,
-            Err(error) => {
-                mixer.remove(id);
-                return Err(SeatError::Failed(error));
-            }
-        };
+        let seat = self.seat()?.ok_or(SeatError::Empty)?;
+        let id = seat.id;
+        let player = playback::spawn(seat, request).map_err(|error| self.unseat(id, error))?;
         info!(room = %self.room, participant = id.0, file = %player.name, looped = player.looped, "playing a file");
         let view = player.view(id);
         self.players.insert(id, player);
         Ok(view)
+    }
+
+    /// A new participant without a call in the running mixer (`None`: no mixer runs).
+    fn seat(&mut self) -> Result<Option<Seat>, SeatError> {
+        let owner = self.handle().map_err(SeatError::Failed)?;
+        let id = self.new_participant_id();
+        let Some(mixer) = self.mixer.as_mut() else { return Ok(None) };
+        let receivers = mixer.add(id, None, None);
+        Ok(Some(Seat { id, mixer: Arc::clone(&mixer.room), outgoing: receivers.outgoing, owner }))
+    }
+
+    /// Takes back a seat whose task could not start; the error to answer with.
+    fn unseat(&mut self, id: ParticipantId, error: String) -> SeatError {
+        if let Some(mixer) = &mut self.mixer {
+            mixer.remove(id);
+        }
+        SeatError::Failed(error)
     }
 
     /// Pauses, resumes or changes the volume of playback `id`.
