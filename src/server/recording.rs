@@ -118,8 +118,15 @@ fn write_ogg(
 
 /// One thing to write into a WebM recording, timed from the mixer's start.
 enum Piece {
-    Audio { at: Duration, payload: Vec<u8> },
-    Video { at: Duration, keyframe: bool, data: Vec<u8> },
+    Audio {
+        at: Duration,
+        payload: Vec<u8>,
+    },
+    /// A frame of the composite, shared with the calls that receive it.
+    Video {
+        at: Duration,
+        frame: Arc<EncodedVideo>,
+    },
 }
 
 /// Interleaves the mix and the composite, in arrival order, for the writing thread; a
@@ -145,11 +152,9 @@ async fn merge(
                 }
             },
             frame = composite.recv(), if composite_open => match frame {
-                Some(frame) if frame.codec == VideoCodec::Vp8 => Piece::Video {
-                    at: frame_time(frame.tick),
-                    keyframe: frame.keyframe,
-                    data: frame.data.clone(),
-                },
+                Some(frame) if frame.codec == VideoCodec::Vp8 => {
+                    Piece::Video { at: frame_time(frame.tick), frame }
+                }
                 Some(_) => continue,
                 None => {
                     composite_open = false;
@@ -187,7 +192,7 @@ fn write_webm(
         last = last.max(at);
         let written = match piece {
             Piece::Audio { payload, .. } => writer.push_audio(at, &payload),
-            Piece::Video { keyframe, data, .. } => writer.push_video(at, keyframe, &data),
+            Piece::Video { frame, .. } => writer.push_video(at, frame.keyframe, &frame.data),
         };
         if let Err(error) = written {
             warn!(file = %file.display(), %error, "recording stopped: the file cannot be written");
