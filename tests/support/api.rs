@@ -69,10 +69,35 @@ impl Api {
         path: &str,
         body: Option<&str>,
     ) -> (u16, String) {
-        let url = format!("{}{path}", self.base);
         let authorization = token.map(|token| format!("Authorization: Bearer {token}"));
+        self.send(method, path, authorization.as_slice(), body)
+    }
+
+    /// Opens a WebSocket at `path` with the admin token, expecting a refusal; returns the
+    /// status and the body.
+    #[allow(dead_code)] // not every test opens WebSockets
+    pub fn websocket_refusal(&self, path: &str) -> (u16, String) {
+        let headers = [
+            format!("Authorization: Bearer {ADMIN_TOKEN}"),
+            "Connection: Upgrade".to_owned(),
+            "Upgrade: websocket".to_owned(),
+            "Sec-WebSocket-Version: 13".to_owned(),
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==".to_owned(),
+        ];
+        self.send("GET", path, &headers, None)
+    }
+
+    /// Sends a request with `headers` (and a JSON body); returns the status and the body.
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[String],
+        body: Option<&str>,
+    ) -> (u16, String) {
+        let url = format!("{}{path}", self.base);
         let mut args = vec!["-X", method, "-w", "\n%{http_code}", &url];
-        if let Some(header) = &authorization {
+        for header in headers {
             args.extend(["-H", header]);
         }
         if let Some(body) = body {
@@ -81,33 +106,6 @@ impl Api {
         let output = self.curl(&args).output().unwrap();
         let text = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(output.status.success(), "curl {method} {path} failed: {output:?}");
-        let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
-        (status.trim().parse().unwrap(), body.to_owned())
-    }
-
-    /// Opens a WebSocket at `path` with the admin token, expecting a refusal; returns the
-    /// status and the body.
-    #[allow(dead_code)] // not every test opens WebSockets
-    pub fn websocket_refusal(&self, path: &str) -> (u16, String) {
-        let url = format!("{}{path}", self.base);
-        let authorization = format!("Authorization: Bearer {ADMIN_TOKEN}");
-        let args = [
-            "-w",
-            "\n%{http_code}",
-            "-H",
-            &authorization,
-            "-H",
-            "Connection: Upgrade",
-            "-H",
-            "Upgrade: websocket",
-            "-H",
-            "Sec-WebSocket-Version: 13",
-            "-H",
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-            &url,
-        ];
-        let output = self.curl(&args).output().unwrap();
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
         let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
         (status.trim().parse().unwrap(), body.to_owned())
     }
