@@ -1004,7 +1004,7 @@ impl Conference {
     }
 
     fn on_output(&mut self, output: Output) {
-        if self.view.apply(&output) {
+        if self.view.apply(&output, |id| self.members.contains_key(&id)) {
             self.pacer.changed();
         }
         let Some(mixer) = self.mixer.as_mut() else { return };
@@ -1123,24 +1123,36 @@ fn mixer_layout(layout: crate::room::Layout) -> Layout {
 /// What the mixer says of the conference: where the tiles are, who speaks.
 #[derive(Debug, Default)]
 struct ConferenceView {
-    tiles: std::collections::HashMap<ParticipantId, ParticipantTile>,
+    tiles: BTreeMap<ParticipantId, ParticipantTile>,
     speaking: HashSet<ParticipantId>,
 }
 
 impl ConferenceView {
-    /// Takes in a mixer output; whether participants see a change.
-    fn apply(&mut self, output: &Output) -> bool {
+    /// Takes in a mixer output; whether participants see a change: one in a member's tile or
+    /// voice activity (bots and played files are in the mix, not in confInfo).
+    fn apply(&mut self, output: &Output, is_member: impl Fn(ParticipantId) -> bool) -> bool {
         match output {
             Output::VideoEvent(VideoEvent::TilesChanged(tiles)) => {
-                self.tiles = tiles.iter().map(|tile| (tile.participant, *tile)).collect();
-                true
+                let tiles: BTreeMap<ParticipantId, ParticipantTile> =
+                    tiles.iter().map(|tile| (tile.participant, *tile)).collect();
+                let members_of = |tiles: &BTreeMap<ParticipantId, ParticipantTile>| {
+                    tiles
+                        .iter()
+                        .filter(|(id, _)| is_member(**id))
+                        .map(|(_, t)| *t)
+                        .collect::<Vec<_>>()
+                };
+                let changed = members_of(&self.tiles) != members_of(&tiles);
+                self.tiles = tiles;
+                changed
             }
             Output::AudioEvent(AudioEvent::VoiceActivity { participant, active }) => {
-                if *active {
+                let changed = if *active {
                     self.speaking.insert(*participant)
                 } else {
                     self.speaking.remove(participant)
-                }
+                };
+                changed && is_member(*participant)
             }
             _ => false,
         }
