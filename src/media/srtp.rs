@@ -1,6 +1,7 @@
-//! SRTP and SRTCP for one stream of a call (jami-protocol.md §6.4): each side encrypts with
-//! the key of its own SDP and decrypts with the peer's, AES_CM_128_HMAC_SHA1_80 (or _32), via
-//! webrtc-rs's rtc-srtp with ring.
+//! SRTP for one stream of a call (jami-protocol.md §6.4): each side encrypts with the key of
+//! its own SDP and decrypts with the peer's, AES_CM_128_HMAC_SHA1_80 (or _32), via webrtc-rs's
+//! rtc-srtp with ring. jamid neither protects nor unprotects RTCP (`media/socket_pair.cpp`
+//! passes RTCP through as is), so our reports go out in the clear; SRTCP is still accepted.
 
 use rtc_crypto::providers::RingCrypto;
 use rtc_srtp::context::Context;
@@ -65,7 +66,9 @@ impl SrtpSession {
         self.inbound.decrypt_rtp(packet).map(|b| b.to_vec()).map_err(packet_error)
     }
 
-    /// Encrypts and authenticates an RTCP compound packet.
+    /// Encrypts and authenticates an RTCP compound packet. Calls send their reports in the
+    /// clear instead: jamid reads RTCP undecrypted (`media/socket_pair.cpp`).
+    #[cfg(test)]
     pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
         self.outbound.encrypt_rtcp(packet).map(|b| b.to_vec()).map_err(packet_error)
     }

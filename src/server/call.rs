@@ -395,10 +395,11 @@ async fn serve_stream(
                 if let Some(reception) = reports.take_reception() {
                     metrics.reception(reception.lost, reception.jitter);
                 }
-                if let (Some(report), Some(to)) = (report, components[1].selected())
-                    && let Ok(protected) = srtp.protect_rtcp(&report)
-                {
-                    let _ = rtcp.send_to(&protected, to).await;
+                // In the clear: jamid hands whatever reaches its RTCP socket to FFmpeg's RTP
+                // demuxer undecrypted, and SRTCP's ciphertext read as RTCP headers now and
+                // then says BYE, which ends the caller's audio for the rest of the call.
+                if let (Some(report), Some(to)) = (report, components[1].selected()) {
+                    let _ = rtcp.send_to(&report, to).await;
                 }
                 continue;
             }
