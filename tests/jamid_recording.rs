@@ -3,7 +3,9 @@
 //! (ffmpeg decodes it) that holds each caller's tone, and the callers' Jami clients show the
 //! room as recorded meanwhile. A recording that cannot be written is refused with a clear
 //! error and the conference goes on; one running when the server stops is finished too. A
-//! recording with the composite is a WebM file (Opus and VP8) of the right length.
+//! recording with the composite is a WebM file (Opus and VP8) of the right length. A
+//! recording whose disk fills up midway ends as failed, said on the event stream, and the
+//! room goes on. Each recording's end is an event once its file is complete.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use api::Api;
 use common::Rdv;
+use serde_json::json;
 use tones::{Callers, assert_mix_minus, play, start_callers};
 
 const CALLERS: [(&str, u32); 3] = [("alice", 440), ("bob", 1000), ("carol", 1500)];
@@ -57,6 +60,7 @@ fn a_recording_holds_every_callers_tone() {
     assert_eq!(api.participants("lobby").len(), 3);
     std::fs::remove_file(&recordings).unwrap();
 
+    let mut events = api.events("/api/v1/rooms/lobby/events");
     let started = api.expect(200, "POST", "/api/v1/rooms/lobby/recording/start", None);
     assert_eq!(started["recording"], true, "{started}");
     // Every caller's Jami client shows that the room is recorded.
@@ -73,6 +77,11 @@ fn a_recording_holds_every_callers_tone() {
     assert_eq!(stopped["file"], started["file"]);
     let seconds = stopped["seconds"].as_f64().unwrap();
     assert!(seconds >= RECORDED.as_secs_f64(), "{stopped}");
+    // Bots learn it from the event stream too, once the file is complete.
+    let finished = events.next("recording_finished", |kind| kind["file"] == stopped["file"]);
+    assert_eq!(finished["kind"]["outcome"], "stopped", "{finished}");
+    let milliseconds = finished["kind"]["duration_ms"].as_f64().unwrap();
+    assert!((milliseconds - seconds * 1000.0).abs() <= 1.0, "{finished} for {stopped}");
 
     // A complete Ogg Opus file: ffmpeg decodes it to the end, and it holds every tone.
     let file = stopped["file"].as_str().unwrap();
@@ -113,6 +122,30 @@ fn a_recording_holds_every_callers_tone() {
     assert!((duration - RECORDED.as_secs_f64()).abs() < 1.0, "{probe}");
     assert_holds_every_tone(&harness, dir.path(), file);
 
+    // A disk that fills up midway ends the recording as failed (the recordings directory is
+    // now a 16 KiB tmpfs in the server's mount namespace: a few seconds of Ogg Opus). The
+    // event says why, the callers' Jami clients stop showing the room as recorded, and the
+    // conference goes on.
+    mount_small_disk(server.pid(), &recordings, "16k");
+    let started = api.expect(200, "POST", "/api/v1/rooms/lobby/recording/start", None);
+    let failed = events.next("recording_finished", |kind| kind["file"] == started["file"]);
+    eprintln!("a recording on a full disk: {failed}");
+    assert_eq!(failed["kind"]["outcome"], "failed", "{failed}");
+    let error = failed["kind"]["error"].as_str().unwrap();
+    assert!(error.contains("No space left on device"), "{failed}");
+    for ((name, _), call) in CALLERS.iter().zip(&calls) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !harness.conference_info(name, call, 3).iter().all(|e| e["recording"] == "false") {
+            assert!(Instant::now() < deadline, "{name} still shows the room as recorded");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    let stopped = api.expect(200, "POST", "/api/v1/rooms/lobby/recording/stop", None);
+    assert_eq!((stopped["recording"].as_bool(), &stopped["file"]), (Some(false), &json!(null)));
+    assert_eq!(api.participants("lobby").len(), 3);
+    unmount(server.pid(), &recordings);
+    drop(events);
+
     // A recording running when the server stops (SIGTERM) is finished too: a complete file.
     let started = api.expect(200, "POST", "/api/v1/rooms/lobby/recording/start", None);
     let file = started["file"].as_str().unwrap().to_owned();
@@ -143,6 +176,28 @@ fn a_recording_holds_every_callers_tone() {
         pages > 2 && last_page_ends_the_stream,
         "{pages} pages, finished: {last_page_ends_the_stream}"
     );
+}
+
+/// Mounts a tmpfs of `size` on `dir` in process `pid`'s mount namespace (the server's, which
+/// `ip netns exec` made private): only the server sees it, and it goes with the server.
+fn mount_small_disk(pid: u32, dir: &std::path::Path, size: &str) {
+    let options = format!("size={size},mode=0700");
+    let status = std::process::Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-m", "mount", "-t", "tmpfs", "-o", &options, "tmpfs"])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount tmpfs on {}: {status}", dir.display());
+}
+
+/// Undoes [`mount_small_disk`].
+fn unmount(pid: u32, dir: &std::path::Path) {
+    let status = std::process::Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-m", "umount"])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "umount {}: {status}", dir.display());
 }
 
 /// Decodes a recording with ffmpeg (to its end, without a complaint) and checks that it holds

@@ -11,7 +11,7 @@ use crate::types::{
     AccountRoleEntry, Action, Admission, ChatRequest, CreateRoom, CreateToken, CreatedToken, Event,
     EventKind, LayoutName, LayoutRequest, MuteRequest, Participant, PlayRequest, Playback,
     PlaybackOutcome, PlaybackPatch, PlaybackVideo, Policy, PolicyPatch, RecordRequest, Recording,
-    Role, RoomDetail, RoomSummary, TokenInfo,
+    RecordingOutcome, Role, RoomDetail, RoomSummary, TokenInfo,
 };
 
 /// The name of the bearer security scheme in the document (also spelled out in `security`).
@@ -44,7 +44,8 @@ const BEARER: &str = "bearer";
         AccountRoleEntry, Action, Admission, ChatRequest, CreateRoom, CreateToken, CreatedToken,
         ErrorBody, ErrorDetail, Event, EventKind, LayoutName, LayoutRequest, MuteRequest,
         Participant, PlayRequest, Playback, PlaybackOutcome, PlaybackPatch, PlaybackVideo, Policy,
-        PolicyPatch, RecordRequest, Recording, Role, RoomDetail, RoomSummary, TokenInfo,
+        PolicyPatch, RecordRequest, Recording, RecordingOutcome, Role, RoomDetail, RoomSummary,
+        TokenInfo,
     )),
     modifiers(&BearerScheme, &CommonErrors),
     security(("bearer" = [])),

@@ -414,6 +414,17 @@ pub enum EventKind {
         /// What failed, when it failed.
         error: Option<String>,
     },
+    /// A recording ended and its file is complete (as far as it could be written).
+    RecordingFinished {
+        /// The recording's file on the server.
+        file: String,
+        /// How long it lasts, milliseconds (none when it failed).
+        duration_ms: Option<u64>,
+        /// Why it ended.
+        outcome: RecordingOutcome,
+        /// What failed, when it failed (the disk filled up, say).
+        error: Option<String>,
+    },
 }
 
 impl EventKind {
@@ -431,6 +442,7 @@ impl EventKind {
             Self::Lobby { .. } => "lobby",
             Self::Chat { .. } => "chat",
             Self::PlaybackFinished { .. } => "playback_finished",
+            Self::RecordingFinished { .. } => "recording_finished",
         }
     }
 }
@@ -457,6 +469,12 @@ mod tests {
                 file: "a.wav".into(),
                 outcome: PlaybackOutcome::Finished,
                 error: None,
+            },
+            EventKind::RecordingFinished {
+                file: "/r/lobby.ogg".into(),
+                duration_ms: None,
+                outcome: RecordingOutcome::Failed,
+                error: Some("disk full".into()),
             },
         ];
         for kind in kinds {
@@ -525,6 +543,20 @@ pub struct Recording {
     pub video: bool,
     /// Seconds recorded, for a recording that just ended.
     pub seconds: Option<f64>,
+}
+
+/// Why a recording ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingOutcome {
+    /// Stopped through the API.
+    Stopped,
+    /// The room emptied.
+    RoomEmpty,
+    /// The room stopped (the server shut down, or the room moved to another replica).
+    RoomStopped,
+    /// Writing the file failed midway (see `error`); what was written is kept.
+    Failed,
 }
 
 /// How to record (the body of `recording/start` is optional).

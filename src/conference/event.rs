@@ -1,5 +1,8 @@
 //! What happens in a room, as the admin API's event stream and webhooks tell it.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use rdv_mixer::audio::ParticipantId;
 
 use crate::identity::AccountId;
@@ -96,6 +99,28 @@ pub enum RoomEvent {
         /// How it ended.
         end: PlaybackEnd,
     },
+    /// A recording ended; its file is complete (as far as it could be written).
+    RecordingFinished {
+        /// The file.
+        file: PathBuf,
+        /// How long it lasts (`None` when it failed).
+        duration: Option<Duration>,
+        /// Why it ended.
+        end: RecordingEnd,
+    },
+}
+
+/// Why a recording ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordingEnd {
+    /// Stopped through the API.
+    Stopped,
+    /// The room emptied.
+    RoomEmpty,
+    /// The room stopped serving.
+    RoomStopped,
+    /// Writing the file failed.
+    Failed(String),
 }
 
 /// How a playback ended.

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use rdv_admin_api::types::{
     self as api, AccountRoleEntry, CreateRoom, Event, EventKind, LayoutName, Participant,
-    PlaybackOutcome, Policy, PolicyPatch, Recording, RoomDetail, RoomSummary, TokenInfo,
+    PlaybackOutcome, Policy, PolicyPatch, Recording, RecordingOutcome, RoomDetail, RoomSummary,
+    TokenInfo,
 };
 use rdv_admin_api::{ApiError, AuthConfig, BotLink, Control};
 use rdv_mixer::audio::ParticipantId;
@@ -22,7 +23,7 @@ use super::playback::{self, PlayRequest};
 use super::registry::Registry;
 use crate::clock::{unix_now, unix_seconds};
 use crate::conference::action::{Action, Who};
-use crate::conference::event::{PlaybackEnd, RoomEvent};
+use crate::conference::event::{PlaybackEnd, RecordingEnd, RoomEvent};
 use crate::conference::order::Target;
 use crate::config::ApiConfig;
 use crate::identity::{AccountId, RoomIdentity};
@@ -465,6 +466,20 @@ pub(super) fn api_event(room: &RoomName, at_ms: u64, event: RoomEvent) -> Event 
                 PlaybackEnd::Failed(error) => (PlaybackOutcome::Failed, Some(error)),
             };
             EventKind::PlaybackFinished { playback: playback.0, file, outcome, error }
+        }
+        RoomEvent::RecordingFinished { file, duration, end } => {
+            let (outcome, error) = match end {
+                RecordingEnd::Stopped => (RecordingOutcome::Stopped, None),
+                RecordingEnd::RoomEmpty => (RecordingOutcome::RoomEmpty, None),
+                RecordingEnd::RoomStopped => (RecordingOutcome::RoomStopped, None),
+                RecordingEnd::Failed(error) => (RecordingOutcome::Failed, Some(error)),
+            };
+            EventKind::RecordingFinished {
+                file: file.display().to_string(),
+                duration_ms: duration.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                outcome,
+                error,
+            }
         }
     };
     Event { room: room.to_string(), at_ms, kind }

@@ -24,7 +24,7 @@ use super::media::{Mixer, Participant, VideoJoin, video_config};
 use super::playback::{PlayRequest, Player};
 use super::recording::Recorder;
 use crate::conference::action::{Action, Who};
-use crate::conference::event::{PlaybackEnd, RoomEvent};
+use crate::conference::event::{PlaybackEnd, RecordingEnd, RoomEvent};
 use crate::conference::info::{self as conf_info, Pacer, ParticipantInfo};
 use crate::conference::order::Order;
 use crate::conference::speaker::{Hysteresis, SpeakerPicker};
@@ -186,6 +186,8 @@ pub(super) enum RoomCommand {
     StopPlayback { id: ParticipantId, reply: oneshot::Sender<bool> },
     /// A playback's thread ended.
     PlaybackEnded { id: ParticipantId, end: PlaybackEnd },
+    /// The recording whose listener is `id` could not be written any further.
+    RecordingFailed { id: ParticipantId },
     /// The room stops: the mixer, bots, playbacks and the recording end now.
     Close,
 }
@@ -427,6 +429,11 @@ impl RoomHandle {
         let _ = self.commands.blocking_send(RoomCommand::PlaybackEnded { id, end });
     }
 
+    /// The recording whose listener is `id` failed midway.
+    pub(super) async fn recording_failed(&self, id: ParticipantId) {
+        let _ = self.commands.send(RoomCommand::RecordingFailed { id }).await;
+    }
+
     /// Ends the conference (the room stops serving): the mixer stops, with it bots,
     /// playbacks and the recording (finished on its own thread).
     pub(super) async fn close(&self) {
@@ -558,7 +565,7 @@ impl Conference {
         }
         if self.recording.is_some() {
             // The file is complete before the room is reported stopped.
-            self.stop_recording().await;
+            self.stop_recording(RecordingEnd::RoomStopped).await;
         }
         if self.mixer.is_some() {
             self.stop_mixer();
@@ -610,7 +617,7 @@ impl Conference {
             RoomCommand::Record { target, reply } => {
                 let state = match target {
                     Some(target) => self.start_recording(target),
-                    None => Ok(self.stop_recording().await),
+                    None => Ok(self.stop_recording(RecordingEnd::Stopped).await),
                 };
                 let _ = reply.send(state);
             }
@@ -632,6 +639,12 @@ impl Conference {
             }
             RoomCommand::PlaybackEnded { id, end } => {
                 self.stop_playback(id, end);
+            }
+            RoomCommand::RecordingFailed { id } => {
+                if self.recording.as_ref().is_some_and(|(listener, _)| *listener == id) {
+                    // The error is the writer's: it ends the recording as failed.
+                    self.stop_recording(RecordingEnd::Stopped).await;
+                }
             }
             RoomCommand::Close => {}
         }
@@ -788,6 +801,14 @@ impl Conference {
         if let Some((_, recorder)) = self.recording.take() {
             // Its route goes with the mixer: the file is finished on the recorder's thread.
             info!(room = %self.room, file = %recorder.file.display(), "recording ends: the room is empty");
+            let (room, events) = (self.room.clone(), self.events.clone());
+            tokio::spawn(async move {
+                let file = recorder.file.clone();
+                let finished = recorder.finished().await;
+                let event =
+                    seats::recording_finished(&room, file, finished, RecordingEnd::RoomEmpty);
+                let _ = events.send(event);
+            });
         }
         if let Some(mixer) = self.mixer.take() {
             if mixer.dropped > 0 || mixer.dropped_video > 0 {

@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use rdv_mixer::video::{EncodedVideo, VideoCodec};
 use rdv_mixer::webm::{VideoTrack, WebmWriter};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 use super::conference::{RecordTarget, RecordingState};
@@ -34,17 +33,19 @@ pub(super) struct Recorder {
     /// With the composite (WebM).
     pub(super) video: bool,
     /// Ends with the seconds written once the file is complete.
-    task: JoinHandle<Result<f64, String>>,
+    done: oneshot::Receiver<Result<f64, String>>,
 }
 
 impl Recorder {
     /// Creates the target's file (and its directory, private) and starts writing the packets
     /// of `mix` (and the frames of `composite`, VP8, for a recording with video) into it. A
-    /// file that cannot be created is refused before anything is recorded.
+    /// file that cannot be created is refused before anything is recorded; one that cannot be
+    /// written midway (a full disk) tells the room through `failed`.
     pub(super) fn start(
         target: RecordTarget,
         mix: mpsc::Receiver<Outgoing>,
         composite: Option<mpsc::Receiver<Arc<EncodedVideo>>>,
+        failed: impl Future<Output = ()> + Send + 'static,
     ) -> Result<Self, String> {
         let RecordTarget { file, video } = target;
         let describe = |error: &dyn std::fmt::Display| format!("{}: {error}", file.display());
@@ -72,7 +73,17 @@ impl Recorder {
                 tokio::task::spawn_blocking(move || write_webm(writer, &queue, &path))
             }
         };
-        Ok(Self { file, video, task })
+        let (finished, done) = oneshot::channel();
+        tokio::spawn(async move {
+            let result = task.await.map_err(|error| error.to_string()).and_then(|result| result);
+            let failed_midway = result.is_err();
+            // The result first: the room may be waiting for it (a stop) rather than reading
+            // its commands.
+            if finished.send(result).is_ok() && failed_midway {
+                failed.await;
+            }
+        });
+        Ok(Self { file, video, done })
     }
 
     /// How the API shows it while it runs.
@@ -87,7 +98,7 @@ impl Recorder {
 
     /// Waits until the file is complete (its route must be closed first); the seconds written.
     pub(super) async fn finished(self) -> Result<f64, String> {
-        self.task.await.map_err(|error| error.to_string())?
+        self.done.await.unwrap_or_else(|_| Err("the recording's writer vanished".into()))
     }
 }
 

@@ -40,6 +40,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "lobby",
     "chat",
     "playback_finished",
+    "recording_finished",
 ];
 
 /// Header carrying the event's type, e.g. `joined`.

@@ -256,6 +256,12 @@ fn event_types_name_every_kind() {
             outcome: rdv_admin_api::types::PlaybackOutcome::Finished,
             error: None,
         },
+        EventKind::RecordingFinished {
+            file: "/r/lobby.ogg".into(),
+            duration_ms: Some(4000),
+            outcome: rdv_admin_api::types::RecordingOutcome::Stopped,
+            error: None,
+        },
     ];
     for kind in &every_kind {
         // No wildcard: a new kind fails to compile here until it is listed above.
@@ -270,7 +276,8 @@ fn event_types_name_every_kind() {
             | EventKind::CallFailed { .. }
             | EventKind::Lobby { .. }
             | EventKind::Chat { .. }
-            | EventKind::PlaybackFinished { .. } => {}
+            | EventKind::PlaybackFinished { .. }
+            | EventKind::RecordingFinished { .. } => {}
         }
         assert!(EVENT_TYPES.contains(&kind.name()), "{} is not in EVENT_TYPES", kind.name());
     }

@@ -2,7 +2,9 @@
 //! API's WebSocket), played files and the recorder. None of them is in confInfo; the room's
 //! mixer runs while it has callers or bots, and playbacks and the recording end with it.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rdv_admin_api::BotLink;
 use rdv_mixer::audio::ParticipantId;
@@ -12,7 +14,8 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::{Conference, PlaybackView, RecordError, RecordTarget, RecordingState, SeatError};
-use crate::conference::event::{PlaybackEnd, RoomEvent};
+use crate::conference::event::{PlaybackEnd, RecordingEnd, RoomEvent};
+use crate::room::RoomName;
 use crate::server::bot;
 use crate::server::media::Seat;
 use crate::server::playback::{self, PlayRequest, Player};
@@ -50,11 +53,13 @@ impl Conference {
         if self.mixer.is_none() || self.members.is_empty() {
             return Err(RecordError::Empty);
         }
+        let owner = self.handle().map_err(|_| RecordError::NotRunning)?;
         let id = self.new_participant_id();
         let Some(mixer) = self.mixer.as_mut() else { return Err(RecordError::Empty) };
         let receivers = mixer.add(id, target.video.then_some(VideoCodec::Vp8), None);
         let video = target.video;
-        let recorder = match Recorder::start(target, receivers.outgoing, receivers.video) {
+        let failed = async move { owner.recording_failed(id).await };
+        let recorder = match Recorder::start(target, receivers.outgoing, receivers.video, failed) {
             Ok(recorder) => recorder,
             Err(error) => {
                 mixer.remove(id);
@@ -73,8 +78,9 @@ impl Conference {
         Ok(state)
     }
 
-    /// Stops the recording, if any, once its file is complete.
-    pub(super) async fn stop_recording(&mut self) -> RecordingState {
+    /// Stops the recording, if any, once its file is complete; the event stream is told why
+    /// it ended (`why`, unless writing it failed).
+    pub(super) async fn stop_recording(&mut self, why: RecordingEnd) -> RecordingState {
         let Some((id, recorder)) = self.recording.take() else {
             return RecordingState { recording: false, file: None, video: false, seconds: None };
         };
@@ -84,13 +90,9 @@ impl Conference {
         }
         self.pacer.changed();
         let (file, video) = (recorder.file.clone(), recorder.video);
-        let seconds = match recorder.finished().await {
-            Ok(seconds) => Some(seconds),
-            Err(error) => {
-                warn!(room = %self.room, %error, "the recording ended badly");
-                None
-            }
-        };
+        let finished = recorder.finished().await;
+        let seconds = finished.as_ref().ok().copied();
+        let _ = self.events.send(recording_finished(&self.room, file.clone(), finished, why));
         RecordingState { recording: false, file: Some(file), video, seconds }
     }
 
@@ -187,4 +189,21 @@ impl Conference {
             self.events.send(RoomEvent::PlaybackFinished { playback: id, file: player.name, end });
         true
     }
+}
+
+/// The event for a recording that ended (`why`, unless writing it failed), logged.
+pub(super) fn recording_finished(
+    room: &RoomName,
+    file: PathBuf,
+    finished: Result<f64, String>,
+    why: RecordingEnd,
+) -> RoomEvent {
+    let (duration, end) = match finished {
+        Ok(seconds) => (Some(Duration::from_secs_f64(seconds.max(0.0))), why),
+        Err(error) => {
+            warn!(room = %room, file = %file.display(), %error, "the recording ended badly");
+            (None, RecordingEnd::Failed(error))
+        }
+    };
+    RoomEvent::RecordingFinished { file, duration, end }
 }
