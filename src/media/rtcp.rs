@@ -162,18 +162,8 @@ impl RtcpSession {
         packet: &[u8],
         now: Instant,
     ) -> Result<Vec<RtcpEvent>, RtcpError> {
-        let packets = match rtc_rtcp::packet::unmarshal(&mut Bytes::copy_from_slice(packet)) {
-            Ok(packets) => packets,
-            Err(error) => {
-                // jamid 13.7 sends its sender reports cut to their first 14 bytes inside
-                // SRTCP (the header says 28): enough for the NTP time's middle 32 bits.
-                if let Some(middle) = truncated_sender_report(packet) {
-                    self.last_sender_report = Some((middle, now));
-                    return Ok(Vec::new());
-                }
-                return Err(RtcpError(error.to_string()));
-            }
-        };
+        let packets = rtc_rtcp::packet::unmarshal(&mut Bytes::copy_from_slice(packet))
+            .map_err(|error| RtcpError(error.to_string()))?;
         let mut events = Vec::new();
         for packet in &packets {
             let any = packet.as_any();
@@ -187,28 +177,20 @@ impl RtcpSession {
         Ok(events)
     }
 
-    /// Takes in an RTCP packet that came without SRTCP protection. jamid 13.7 sends some of
-    /// its sender reports in the clear; only sender reports whose length is exactly the
-    /// packet's are taken (for LSR), anything else is refused: an unauthenticated packet must
-    /// not ask for keyframes.
+    /// Takes in an RTCP compound packet that came without SRTCP protection, as jamid sends
+    /// all of its RTCP: a sender report in it gives LSR/DLSR. Feedback in it is ignored (an
+    /// unauthenticated PLI must not ask for keyframes). Whether it was well-formed RTCP.
     pub fn on_plain_rtcp_received(&mut self, packet: &[u8], now: Instant) -> bool {
-        let declared = packet
-            .get(2..4)
-            .map(|length| (usize::from(u16::from_be_bytes([length[0], length[1]])) + 1) * 4);
-        if declared != Some(packet.len()) {
-            return false;
-        }
         let Ok(packets) = rtc_rtcp::packet::unmarshal(&mut Bytes::copy_from_slice(packet)) else {
             return false;
         };
-        match packets.first().and_then(|p| p.as_any().downcast_ref::<SenderReport>()) {
-            Some(report) if packets.len() == 1 => {
+        for packet in &packets {
+            if let Some(report) = packet.as_any().downcast_ref::<SenderReport>() {
                 let middle = ((report.ntp_time >> 16) & 0xffff_ffff) as u32;
                 self.last_sender_report = Some((middle, now));
-                true
             }
-            _ => false,
         }
+        true
     }
 
     /// When the next report is due.
@@ -307,14 +289,6 @@ impl RtcpSession {
             delay,
         })
     }
-}
-
-/// The middle 32 bits of the NTP time of a sender report cut short after them (version 2,
-/// packet type 200, at least 14 bytes).
-fn truncated_sender_report(packet: &[u8]) -> Option<u32> {
-    let middle = packet.get(10..14)?;
-    (packet[0] >> 6 == 2 && packet[1] == 200)
-        .then(|| u32::from_be_bytes([middle[0], middle[1], middle[2], middle[3]]))
 }
 
 /// `wallclock` as a 64-bit NTP timestamp.

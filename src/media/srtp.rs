@@ -11,6 +11,9 @@ use crate::sip::sdp::{KEY_SALT_LEN, SrtpKey};
 
 /// Master key length of AES_CM_128.
 const KEY_LEN: usize = 16;
+/// What SRTCP appends to a packet with the suites we speak: the E flag and index (4 bytes),
+/// then an 80-bit authentication tag (also with `_32`, which shortens SRTP's tag only).
+const SRTCP_TRAILER_LEN: usize = 4 + 10;
 
 /// An SRTP failure. Setup errors are ours; packet errors are the sender's (drop the packet).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,8 +76,16 @@ impl SrtpSession {
         self.outbound.encrypt_rtcp(packet).map(|b| b.to_vec()).map_err(packet_error)
     }
 
-    /// Authenticates and decrypts an SRTCP packet.
+    /// Authenticates and decrypts an SRTCP packet. One whose E flag says it is not encrypted
+    /// is refused: rtc-srtp 0.21 returns such a packet without checking its authentication
+    /// tag, so any plain RTCP packet (all that jamid sends) would pass for an authenticated
+    /// one, 14 bytes short.
     pub fn unprotect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+        let flag = packet.len().checked_sub(SRTCP_TRAILER_LEN).and_then(|at| packet.get(at));
+        let encrypted = flag.is_some_and(|flag| flag & 0x80 != 0);
+        if !encrypted {
+            return Err(SrtpError::Packet("not an encrypted SRTCP packet".into()));
+        }
         self.inbound.decrypt_rtcp(packet).map(|b| b.to_vec()).map_err(packet_error)
     }
 }
@@ -128,6 +139,19 @@ mod tests {
         let report = [0x80, 201, 0, 1, 0x12, 0x34, 0x56, 0x78];
         let protected = caller.protect_rtcp(&report).unwrap();
         assert_eq!(room.unprotect_rtcp(&protected).unwrap(), report);
+        // Plain RTCP is not SRTCP, whatever its last 14 bytes say: a 48-byte receiver report
+        // and CNAME as jamid sends them, and the SRTCP packet with its E flag cleared.
+        let mut plain = vec![0x81, 201, 0, 7];
+        plain.extend([0x3a, 0x5f, 0x12, 0x1d, 0x3a, 0x5f, 0x12, 0x1c]);
+        plain.extend([0; 20]);
+        plain.extend([0x81, 202, 0, 4, 0x3a, 0x5f, 0x12, 0x1d, 1, 6]);
+        plain.extend(b"jamid\0");
+        assert_eq!(plain.len(), 48);
+        assert!(matches!(room.unprotect_rtcp(&plain), Err(SrtpError::Packet(_))));
+        let mut unflagged = caller.protect_rtcp(&report).unwrap();
+        unflagged[report.len()] &= 0x7f;
+        assert!(room.unprotect_rtcp(&unflagged).is_err(), "an E flag cleared by the network");
+        assert!(room.unprotect_rtcp(&[0x80, 201, 0]).is_err(), "truncated");
         // Our own key cannot read what we sent: the directions are keyed apart.
         let protected = room.protect_rtp(&rtp(9)).unwrap();
         assert!(SrtpSession::new(&theirs, &theirs).unwrap().unprotect_rtp(&protected).is_err());

@@ -90,43 +90,42 @@ fn a_pli_is_a_keyframe_request_and_garbage_is_an_error() {
 }
 
 #[test]
-fn jamids_truncated_sender_report_still_gives_lsr() {
+fn plain_reports_give_lsr_and_plain_feedback_asks_nothing() {
     let start = Instant::now();
     let mut rtcp = RtcpSession::new(7, 48_000, "room".into(), start);
     rtcp.on_rtp_received(&rtp(1, 960), start);
-    // As decrypted from jamid 13.7: the header says 28 bytes, 14 are there.
-    let truncated =
-        [0x80, 0xc8, 0x00, 0x06, 0xe9, 0x46, 0xe8, 0xcc, 0xee, 0xba, 0xca, 0xa7, 0x04, 0xdd];
-    assert_eq!(rtcp.on_rtcp_received(&truncated, start), Ok(Vec::new()));
-    let report = rtcp.poll_report(start + REPORT_INTERVAL, SystemTime::now()).unwrap();
-    let receiver = parse(&report)[0].as_any().downcast_ref::<ReceiverReport>().unwrap().clone();
-    assert_eq!(receiver.reports[0].last_sender_report, 0xcaa7_04dd);
-    // A receiver report cut short is still malformed.
-    assert!(
-        rtcp.on_rtcp_received(&[0x80, 0xc9, 0x00, 0x07, 0, 0, 0, 1, 0, 0, 0, 2, 3, 4], start)
-            .is_err()
-    );
-}
-
-#[test]
-fn a_plain_sender_report_is_taken_and_plain_feedback_is_not() {
-    let start = Instant::now();
-    let mut rtcp = RtcpSession::new(7, 48_000, "room".into(), start);
+    // A sender report and its CNAME, in the clear, as jamid sends them.
     let report: Box<dyn Packet> = Box::new(SenderReport {
         ssrc: 0xcafe,
         ntp_time: 0x1122_3344_5566_7788,
         ..SenderReport::default()
     });
-    let plain = rtc_rtcp::packet::marshal(&[report]).unwrap();
+    let description: Box<dyn Packet> = Box::new(SourceDescription {
+        chunks: vec![SourceDescriptionChunk {
+            source: 0xcafe,
+            items: vec![SourceDescriptionItem {
+                sdes_type: SdesType::SdesCname,
+                text: Bytes::from_static(b"alice"),
+            }],
+        }],
+    });
+    let plain = rtc_rtcp::packet::marshal(&[report, description]).unwrap();
     assert!(rtcp.on_plain_rtcp_received(&plain, start));
+    let sent = rtcp.poll_report(start + REPORT_INTERVAL, SystemTime::now()).unwrap();
+    let receiver = parse(&sent)[0].as_any().downcast_ref::<ReceiverReport>().unwrap().clone();
+    assert_eq!(receiver.reports[0].last_sender_report, 0x3344_5566);
+
     let mut with_trailer = plain.to_vec();
     with_trailer.extend([0; 14]);
     assert!(!rtcp.on_plain_rtcp_received(&with_trailer, start), "an SRTCP packet that failed");
+    assert!(!rtcp.on_plain_rtcp_received(&[0x80], start));
+    // A plain PLI is well-formed RTCP, and that is all: only on_rtcp_received (authenticated
+    // packets) reports keyframe requests.
     let mut caller = RtcpSession::new(9, 90_000, "caller".into(), start);
     caller.on_rtp_received(&rtp(1, 0), start);
     let pli = caller.keyframe_request().unwrap();
-    assert!(!rtcp.on_plain_rtcp_received(&pli, start));
-    assert!(!rtcp.on_plain_rtcp_received(&[0x80], start));
+    assert!(rtcp.on_plain_rtcp_received(&pli, start));
+    assert_eq!(rtcp.on_rtcp_received(&pli, start), Ok(vec![RtcpEvent::KeyframeRequested]));
 }
 
 #[test]
