@@ -79,11 +79,21 @@ impl SpeakerPicker {
         Some(candidate)
     }
 
-    /// When [`Self::poll`] may next change its answer.
+    /// When [`Self::poll`] may next change its answer without a new voice activity; `None`
+    /// while nothing can change (the one shown speaks, or no one else does). After a `poll`
+    /// at `now` it is never `now` or earlier, so a loop sleeping until it does not spin.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let current = self.shown.map(|(shown, _)| shown);
+        if current.is_some_and(|shown| self.speaking.contains_key(&shown)) {
+            return None;
+        }
+        let ready = self
+            .speaking
+            .iter()
+            .filter(|(id, _)| Some(**id) != current)
+            .map(|(_, since)| *since + self.hysteresis.take_after)
+            .min()?;
         let hold_ends = self.shown.map(|(_, since)| since + self.hysteresis.hold);
-        let ready =
-            self.speaking.values().map(|since| *since + self.hysteresis.take_after).min()?;
         Some(hold_ends.map_or(ready, |hold| hold.max(ready)))
     }
 }

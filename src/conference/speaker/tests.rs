@@ -53,3 +53,30 @@ fn the_tile_moves_to_a_new_speaker_after_the_hold_and_stays_in_silence() {
     picker.voice(A, true, at(start, 21_000));
     assert_eq!(picker.poll(at(start, 22_500)), Some(A));
 }
+
+#[test]
+fn after_a_poll_the_next_wake_up_is_never_due_already() {
+    // A loop that sleeps until poll_timeout and then polls must not spin: a caller who
+    // talks on (the one shown, or one who cannot take the tile yet) is no reason to wake.
+    let start = Instant::now();
+    let mut picker = SpeakerPicker::new(Hysteresis::default());
+    let mut now = start;
+    let check = |picker: &mut SpeakerPicker, now: Instant| {
+        picker.poll(now);
+        let wake = picker.poll_timeout();
+        assert!(wake.is_none_or(|wake| wake > now), "{wake:?} is due at {now:?}");
+    };
+    picker.voice(A, true, now);
+    check(&mut picker, now);
+    now = at(start, 1500);
+    check(&mut picker, now); // A takes the tile
+    picker.voice(B, true, at(start, 1600));
+    for step in 0..100u64 {
+        now = at(start, 1600 + step * 50); // both talk on: A keeps the tile
+        check(&mut picker, now);
+    }
+    picker.voice(A, false, now);
+    now += Duration::from_millis(10);
+    check(&mut picker, now); // B takes it
+    assert_eq!(picker.poll_timeout(), None, "B talks on, nobody else does");
+}
