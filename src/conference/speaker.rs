@@ -62,19 +62,12 @@ impl SpeakerPicker {
         {
             return None;
         }
-        let current = self.shown.map(|(shown, _)| shown);
-        if current.is_some_and(|shown| self.speaking.contains_key(&shown)) {
-            return None;
-        }
         // The longest continuous speaker who has spoken long enough.
         let candidate = self
-            .speaking
-            .iter()
-            .filter(|(id, since)| {
-                Some(**id) != current && now >= **since + self.hysteresis.take_after
-            })
-            .min_by_key(|(id, since)| (**since, id.0))
-            .map(|(id, _)| *id)?;
+            .contenders()?
+            .filter(|(_, ready)| now >= *ready)
+            .min_by_key(|(id, ready)| (*ready, id.0))
+            .map(|(id, _)| id)?;
         self.shown = Some((candidate, now));
         Some(candidate)
     }
@@ -83,18 +76,24 @@ impl SpeakerPicker {
     /// while nothing can change (the one shown speaks, or no one else does). After a `poll`
     /// at `now` it is never `now` or earlier, so a loop sleeping until it does not spin.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let ready = self.contenders()?.map(|(_, ready)| ready).min()?;
+        let hold_ends = self.shown.map(|(_, since)| since + self.hysteresis.hold);
+        Some(hold_ends.map_or(ready, |hold| hold.max(ready)))
+    }
+
+    /// Who could take the big tile, and from when: `None` while the one shown speaks.
+    fn contenders(&self) -> Option<impl Iterator<Item = (ParticipantId, Instant)> + '_> {
         let current = self.shown.map(|(shown, _)| shown);
         if current.is_some_and(|shown| self.speaking.contains_key(&shown)) {
             return None;
         }
-        let ready = self
-            .speaking
-            .iter()
-            .filter(|(id, _)| Some(**id) != current)
-            .map(|(_, since)| *since + self.hysteresis.take_after)
-            .min()?;
-        let hold_ends = self.shown.map(|(_, since)| since + self.hysteresis.hold);
-        Some(hold_ends.map_or(ready, |hold| hold.max(ready)))
+        let take_after = self.hysteresis.take_after;
+        Some(
+            self.speaking
+                .iter()
+                .filter(move |(id, _)| Some(**id) != current)
+                .map(move |(id, since)| (*id, *since + take_after)),
+        )
     }
 }
 
