@@ -427,10 +427,7 @@ async fn serve_stream(
                 };
                 match decrypted {
                     Ok(plain) => {
-                        received[index] += 1;
-                        if received[index] == 1 {
-                            info!(room = %label.room, caller_account = %label.caller, call_id = %label.call_id, ?kind, component = index + 1, "first media packet decrypted");
-                        }
+                        count_received(&mut received, index, true, &label, kind);
                         if index != 0 {
                             match reports.on_rtcp_received(&plain, std::time::Instant::now()) {
                                 Ok(events) => {
@@ -473,11 +470,15 @@ async fn serve_stream(
                             }
                         }
                     }
+                    // jamid sends its RTCP in the clear.
                     Err(_)
                         if index == 1
                             && components[1].selected() == Some(from)
                             && reports
-                                .on_plain_rtcp_received(datagram, std::time::Instant::now()) => {}
+                                .on_plain_rtcp_received(datagram, std::time::Instant::now()) =>
+                    {
+                        count_received(&mut received, index, false, &label, kind);
+                    }
                     Err(error) => {
                         refused += 1;
                         let head = hex::encode(&datagram[..datagram.len().min(8)]);
@@ -487,6 +488,21 @@ async fn serve_stream(
             }
             UdpReceived::Dropped => {}
         }
+    }
+}
+
+/// Counts a packet taken on component `index` (`protected`: SRTP or SRTCP, else plain RTCP);
+/// the first one of each component is logged.
+fn count_received(
+    received: &mut [u64; 2],
+    index: usize,
+    protected: bool,
+    label: &CallLabel,
+    kind: MediaKind,
+) {
+    received[index] += 1;
+    if received[index] == 1 {
+        info!(room = %label.room, caller_account = %label.caller, call_id = %label.call_id, ?kind, component = index + 1, protected, "first media packet received");
     }
 }
 
