@@ -803,11 +803,7 @@ impl Conference {
             info!(room = %self.room, file = %recorder.file.display(), "recording ends: the room is empty");
             let (room, events) = (self.room.clone(), self.events.clone());
             tokio::spawn(async move {
-                let file = recorder.file.clone();
-                let finished = recorder.finished().await;
-                let event =
-                    seats::recording_finished(&room, file, finished, RecordingEnd::RoomEmpty);
-                let _ = events.send(event);
+                seats::finish_recording(recorder, &room, &events, RecordingEnd::RoomEmpty).await;
             });
         }
         if let Some(mixer) = self.mixer.take() {

@@ -2,7 +2,6 @@
 //! API's WebSocket), played files and the recorder. None of them is in confInfo; the room's
 //! mixer runs while it has callers or bots, and playbacks and the recording end with it.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use rdv_admin_api::BotLink;
 use rdv_mixer::audio::ParticipantId;
 use rdv_mixer::media_room::{Command, Output};
 use rdv_mixer::video::VideoCodec;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tracing::{info, warn};
 
 use super::{Conference, PlaybackView, RecordError, RecordTarget, RecordingState, SeatError};
@@ -90,9 +89,7 @@ impl Conference {
         }
         self.pacer.changed();
         let (file, video) = (recorder.file.clone(), recorder.video);
-        let finished = recorder.finished().await;
-        let seconds = finished.as_ref().ok().copied();
-        let _ = self.events.send(recording_finished(&self.room, file.clone(), finished, why));
+        let seconds = finish_recording(recorder, &self.room, &self.events, why).await;
         RecordingState { recording: false, file: Some(file), video, seconds }
     }
 
@@ -191,19 +188,23 @@ impl Conference {
     }
 }
 
-/// The event for a recording that ended (`why`, unless writing it failed), logged.
-pub(super) fn recording_finished(
+/// Waits until `recorder`'s file is complete and tells the event stream why it ended (`why`,
+/// unless writing it failed, which is logged); the seconds written.
+pub(super) async fn finish_recording(
+    recorder: Recorder,
     room: &RoomName,
-    file: PathBuf,
-    finished: Result<f64, String>,
+    events: &broadcast::Sender<RoomEvent>,
     why: RecordingEnd,
-) -> RoomEvent {
-    let (duration, end) = match finished {
-        Ok(seconds) => (Some(Duration::from_secs_f64(seconds.max(0.0))), why),
+) -> Option<f64> {
+    let file = recorder.file.clone();
+    let (seconds, end) = match recorder.finished().await {
+        Ok(seconds) => (Some(seconds), why),
         Err(error) => {
             warn!(room = %room, file = %file.display(), %error, "the recording ended badly");
             (None, RecordingEnd::Failed(error))
         }
     };
-    RoomEvent::RecordingFinished { file, duration, end }
+    let duration = seconds.map(|seconds| Duration::from_secs_f64(seconds.max(0.0)));
+    let _ = events.send(RoomEvent::RecordingFinished { file, duration, end });
+    seconds
 }
