@@ -27,13 +27,10 @@ fn resident_bytes() -> usize {
 }
 
 fn value(id: u64, size: usize) -> Value {
-    Value {
+    Value::new(
         id,
-        content: Content::Clear {
-            body: Body::new(ValueType::USER_DATA, vec![7; size]),
-            signature: None,
-        },
-    }
+        Content::Clear { body: Body::new(ValueType::USER_DATA, vec![7; size]), signature: None },
+    )
 }
 
 fn query(sender: InfoHash, tid: u32, query: Query) -> Vec<u8> {

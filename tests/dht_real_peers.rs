@@ -17,13 +17,10 @@ use rdv::dht::value::{Body, Content, Value, ValueType};
 use serde_json::json;
 
 fn plain(id: u64, data: &[u8]) -> Value {
-    Value {
+    Value::new(
         id,
-        content: Content::Clear {
-            body: Body::new(ValueType::USER_DATA, data.to_vec()),
-            signature: None,
-        },
-    }
+        Content::Clear { body: Body::new(ValueType::USER_DATA, data.to_vec()), signature: None },
+    )
 }
 
 /// Waits for the first event matching `wanted` on an operation.

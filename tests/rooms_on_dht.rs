@@ -93,13 +93,13 @@ fn a_room_is_published_and_takes_verified_requests() {
         wait_announced(&mut put.events).await;
 
         // Junk at the peer key: a plain, unencrypted value. Dropped and counted, not fatal.
-        let junk = rdv::dht::value::Value {
-            id: 5,
-            content: rdv::dht::value::Content::Clear {
+        let junk = rdv::dht::value::Value::new(
+            5,
+            rdv::dht::value::Content::Clear {
                 body: Body::new(ValueType::USER_DATA, b"junk".to_vec()),
                 signature: None,
             },
-        };
+        );
         let mut junk = dht
             .announce(peer_key(device_id.to_string().parse().unwrap()), junk, false)
             .await

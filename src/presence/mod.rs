@@ -28,10 +28,10 @@ pub fn peer_key(device: DeviceId) -> InfoHash {
 /// msgpack bin holding the PEM chain (device, account, CA).
 pub fn certificate_value(identity: &RoomIdentity) -> Value {
     let data = certificate_data(&identity.certificate_chain_pem());
-    Value {
-        id: CERTIFICATE_VALUE_ID,
-        content: Content::Clear { body: Body::new(ValueType::CERTIFICATE, data), signature: None },
-    }
+    Value::new(
+        CERTIFICATE_VALUE_ID,
+        Content::Clear { body: Body::new(ValueType::CERTIFICATE, data), signature: None },
+    )
 }
 
 /// Jami's `DeviceAnnouncement`: `{"dev": bin20, "pk": bin(DER public key)}`.
@@ -64,10 +64,7 @@ pub fn sign(key: &PrivateKey, id: u64, mut body: Body) -> Value {
     body.owner = Some(serde_bytes::ByteBuf::from(key.public_key().spki_der().to_vec()));
     body.seq = Some(0);
     let signature = key.sign(&body.to_sign());
-    Value {
-        id,
-        content: Content::Clear { body, signature: Some(serde_bytes::ByteBuf::from(signature)) },
-    }
+    Value::new(id, Content::Clear { body, signature: Some(serde_bytes::ByteBuf::from(signature)) })
 }
 
 /// Signs `body` for `recipient` and encrypts it to them, as OpenDHT's `putEncrypted` does:
@@ -81,7 +78,7 @@ pub fn seal(
     body.set_recipient(Some(recipient.id()));
     let Value { content, .. } = sign(signer, id, body);
     let cypher = recipient.encrypt(&crate::dht::value::encode(&content))?;
-    Ok(Value { id, content: Content::Encrypted(serde_bytes::ByteBuf::from(cypher)) })
+    Ok(Value::new(id, Content::Encrypted(serde_bytes::ByteBuf::from(cypher))))
 }
 
 #[cfg(test)]

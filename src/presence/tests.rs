@@ -89,12 +89,12 @@ fn requests_open_only_when_sealed_for_us_and_signed() {
     let mut body = request_body("peer_request");
     body.set_recipient(Some(caller_key.public_key().id()));
     let Value { content, .. } = sign(&caller_key, 1, body);
-    let misaddressed = Value {
-        id: 1,
-        content: Content::Encrypted(serde_bytes::ByteBuf::from(
+    let misaddressed = Value::new(
+        1,
+        Content::Encrypted(serde_bytes::ByteBuf::from(
             room_key.public_key().encrypt(&crate::dht::value::encode(&content)).unwrap(),
         )),
-    };
+    );
     assert_eq!(open_request(&room_key, &misaddressed), Err(RequestError::NotForUs));
 
     let other_type =
@@ -103,8 +103,7 @@ fn requests_open_only_when_sealed_for_us_and_signed() {
 
     let plain = certificate_value(caller);
     assert_eq!(open_request(&room_key, &plain), Err(RequestError::NotEncrypted));
-    let garbage =
-        Value { id: 3, content: Content::Encrypted(serde_bytes::ByteBuf::from(vec![7u8; 600])) };
+    let garbage = Value::new(3, Content::Encrypted(serde_bytes::ByteBuf::from(vec![7u8; 600])));
     assert!(open_request(&room_key, &garbage).is_err());
 
     // A signature that does not match the body.
@@ -115,7 +114,7 @@ fn requests_open_only_when_sealed_for_us_and_signed() {
     body.data = serde_bytes::ByteBuf::from(b"tampered".to_vec());
     let tampered = Content::Clear { body, signature };
     let cypher = room_key.public_key().encrypt(&crate::dht::value::encode(&tampered)).unwrap();
-    let forged = Value { id: 4, content: Content::Encrypted(serde_bytes::ByteBuf::from(cypher)) };
+    let forged = Value::new(4, Content::Encrypted(serde_bytes::ByteBuf::from(cypher)));
     assert_eq!(open_request(&room_key, &forged), Err(RequestError::BadSignature));
 }
 

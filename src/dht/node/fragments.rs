@@ -189,13 +189,10 @@ mod tests {
 
     fn value(id: u64, len: usize) -> Value {
         let data = (0..len).map(|i| i as u8).collect();
-        Value {
+        Value::new(
             id,
-            content: Content::Clear {
-                body: Body::new(ValueType::USER_DATA, data),
-                signature: None,
-            },
-        }
+            Content::Clear { body: Body::new(ValueType::USER_DATA, data), signature: None },
+        )
     }
 
     fn put(values: Vec<ValueSlot>) -> Message {

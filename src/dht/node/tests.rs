@@ -107,10 +107,7 @@ impl Sim {
 }
 
 fn plain(id: u64, data: Vec<u8>) -> Value {
-    Value {
-        id,
-        content: Content::Clear { body: Body::new(ValueType::USER_DATA, data), signature: None },
-    }
+    Value::new(id, Content::Clear { body: Body::new(ValueType::USER_DATA, data), signature: None })
 }
 
 fn values_of(events: &[Event], operation: OperationId) -> Vec<Value> {

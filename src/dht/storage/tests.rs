@@ -6,13 +6,10 @@ use super::*;
 use crate::dht::value::{Body, ValueType};
 
 fn plain(id: u64, data: &[u8]) -> Value {
-    Value {
+    Value::new(
         id,
-        content: Content::Clear {
-            body: Body::new(ValueType::USER_DATA, data.to_vec()),
-            signature: None,
-        },
-    }
+        Content::Clear { body: Body::new(ValueType::USER_DATA, data.to_vec()), signature: None },
+    )
 }
 
 /// A value with signature fields (storage does not verify signatures; the node does).
@@ -20,10 +17,7 @@ fn signed(id: u64, owner: &[u8], seq: u16, data: &[u8], signature: &[u8]) -> Val
     let mut body = Body::new(ValueType::USER_DATA, data.to_vec());
     body.owner = Some(ByteBuf::from(owner.to_vec()));
     body.seq = Some(seq);
-    Value {
-        id,
-        content: Content::Clear { body, signature: Some(ByteBuf::from(signature.to_vec())) },
-    }
+    Value::new(id, Content::Clear { body, signature: Some(ByteBuf::from(signature.to_vec())) })
 }
 
 fn source(n: u8) -> IpAddr {

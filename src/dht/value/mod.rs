@@ -101,7 +101,8 @@ pub enum Content {
     },
 }
 
-/// A value as carried in `values` arrays: `{"id": u64, "dat": ...}`.
+/// A value as carried in `values` arrays: `{"id": u64, "dat": ..., "p": u32, "pt": str}`.
+/// OpenDHT 4.x adds the last two outside what signatures cover; nodes keep them as they came.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Value {
     /// The value id, unique per key; 0 is invalid.
@@ -109,6 +110,12 @@ pub struct Value {
     /// The content.
     #[serde(rename = "dat")]
     pub content: Content,
+    /// Priority (OpenDHT ≥ 3.x; Jami sets 1 on device announcements); absent means 0.
+    #[serde(default, rename = "p", skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
+    /// Push type (OpenDHT ≥ 3.7.8; dhtnet sets it on connection requests).
+    #[serde(default, rename = "pt", skip_serializing_if = "Option::is_none")]
+    pub push_type: Option<String>,
 }
 
 /// Why a value was refused.
@@ -130,6 +137,11 @@ pub enum ValueError {
 }
 
 impl Value {
+    /// A value with no priority or push type, as every value of OpenDHT 2.4.
+    pub fn new(id: u64, content: Content) -> Self {
+        Self { id, content, priority: None, push_type: None }
+    }
+
     /// Decodes a packed value and checks its structure (not its signature).
     pub fn decode(bytes: &[u8]) -> Result<Self, ValueError> {
         let value: Self =
@@ -170,16 +182,18 @@ impl Value {
         }
     }
 
-    /// The size OpenDHT's storage policy measures: data + signature + cypher + user type.
+    /// The size OpenDHT's storage policy measures: data + signature + cypher + user type +
+    /// push type.
     pub fn size(&self) -> usize {
-        match &self.content {
-            Content::Encrypted(cypher) => cypher.len(),
-            Content::Clear { body, signature } => {
-                body.data.len()
-                    + signature.as_ref().map_or(0, |s| s.len())
-                    + body.user_type.as_ref().map_or(0, String::len)
+        self.push_type.as_ref().map_or(0, String::len)
+            + match &self.content {
+                Content::Encrypted(cypher) => cypher.len(),
+                Content::Clear { body, signature } => {
+                    body.data.len()
+                        + signature.as_ref().map_or(0, |s| s.len())
+                        + body.user_type.as_ref().map_or(0, String::len)
+                }
             }
-        }
     }
 }
 

@@ -57,13 +57,10 @@ fn certificate_value_carries_a_pem_chain_in_a_bin() {
 
 #[test]
 fn structure_is_checked() {
-    let mut value = Value {
-        id: 7,
-        content: Content::Clear {
-            body: Body::new(ValueType::USER_DATA, b"x".to_vec()),
-            signature: None,
-        },
-    };
+    let mut value = Value::new(
+        7,
+        Content::Clear { body: Body::new(ValueType::USER_DATA, b"x".to_vec()), signature: None },
+    );
     assert_eq!(Value::decode(&value.encode()).unwrap(), value);
     value.id = 0;
     assert_eq!(Value::decode(&value.encode()), Err(ValueError::ZeroId));
@@ -72,7 +69,7 @@ fn structure_is_checked() {
         body.owner = Some(Blob::from(vec![1, 2, 3]));
     }
     assert_eq!(Value::decode(&value.encode()), Err(ValueError::InconsistentSignature));
-    let big = Value { id: 1, content: Content::Encrypted(Blob::from(vec![0; MAX_VALUE_SIZE + 1])) };
+    let big = Value::new(1, Content::Encrypted(Blob::from(vec![0; MAX_VALUE_SIZE + 1])));
     assert!(matches!(Value::decode(&big.encode()), Err(ValueError::TooLarge(_))));
     for junk in [
         &b""[..],
@@ -91,4 +88,22 @@ fn lifetimes_follow_opendht_types() {
     assert_eq!(ValueType::CERTIFICATE.lifetime().as_secs(), 7 * 24 * 3600);
     assert_eq!(ValueType(5).lifetime().as_secs(), 60);
     assert_eq!(ValueType(77).lifetime().as_secs(), 600);
+}
+
+#[test]
+fn opendht_4_priority_and_push_type_are_kept_as_they_came() {
+    // As OpenDHT 4.3.1 packs a dhtnet connection request: {"id", "dat", "p", "pt"}.
+    let mut packed =
+        vec![0x84, 0xa2, b'i', b'd', 0x05, 0xa3, b'd', b'a', b't', 0xc4, 0x03, 1, 2, 3];
+    packed.extend([0xa1, b'p', 0x01, 0xa2, b'p', b't', 0xa9]);
+    packed.extend(b"videoCall");
+    let value = Value::decode(&packed).unwrap();
+    assert_eq!(value.priority, Some(1));
+    assert_eq!(value.push_type.as_deref(), Some("videoCall"));
+    assert_eq!(value.encode(), packed, "forwarded byte for byte");
+    assert_eq!(value.size(), 3 + "videoCall".len(), "the push type counts, as in OpenDHT");
+    // A 2.4-era value gains no fields on its way through.
+    let plain = Value::new(5, Content::Encrypted(Blob::from(vec![1, 2, 3])));
+    assert_eq!(plain.encode()[0], 0x82, "a map of two");
+    assert_eq!(plain.encode()[1..], packed[1..14]);
 }
