@@ -26,7 +26,7 @@ use rdv::identity::RoomIdentity;
 use rdv::net::ice::candidate::{IceInfo, TcpType};
 use rdv::net::ice::framing::{Frame, FrameDecoder, frame};
 use rdv::net::mux::Multiplexer;
-use rdv::presence::{PeerConnectionData, certificate_value, open_request, peer_key, seal};
+use rdv::presence::{PeerConnectionData, ProtocolEra, certificate_value, open_request, seal};
 use server::Server;
 
 const ATTEMPTS: u64 = 102;
@@ -85,7 +85,8 @@ fn hostile_links_are_dropped_at_their_timeouts_and_nothing_leaks() {
             .await
             .unwrap();
         wait_announced(&mut published.events).await;
-        let answers = dht.listen(peer_key(caller.device_id()), None).await.unwrap();
+        let answers =
+            dht.listen(ProtocolEra::Legacy.peer_key(caller_key.public_key()), None).await.unwrap();
         (dht, answers)
     });
     // A first round warms the server up (database connections, worker threads); the
@@ -156,7 +157,9 @@ impl Hostile {
                 .unwrap();
             let Event::Values { values, .. } = event else { continue };
             for value in values {
-                let Ok(answer) = open_request(&self.caller_key, &value) else { continue };
+                let Ok(answer) = open_request(&self.caller_key, &value, ProtocolEra::Legacy) else {
+                    continue;
+                };
                 if answer.is_answer && answer.id == id {
                     return passive_candidate(&answer.ice_message);
                 }
@@ -186,7 +189,9 @@ impl Hostile {
                 .unwrap();
             let Event::Values { values, .. } = event else { continue };
             for value in values {
-                let Ok(answer) = open_request(&self.caller_key, &value) else { continue };
+                let Ok(answer) = open_request(&self.caller_key, &value, ProtocolEra::Legacy) else {
+                    continue;
+                };
                 if !answer.is_answer || !ids.contains(&answer.id) || !answered.insert(answer.id) {
                     continue;
                 }
@@ -384,7 +389,9 @@ async fn request(
         connection_type: "audioCall".into(),
     };
     let value = seal(caller_key, room_device, 1000 + id, data.into_body()).unwrap();
-    let key = peer_key(device_id.to_string().parse().unwrap());
+    // A 13.7-era caller: at the room's legacy key, the answer expected at ours.
+    let key = ProtocolEra::Legacy.peer_key(room_device);
+    assert_eq!(InfoHash::of(format!("peer:{device_id}").as_bytes()), key);
     let mut put = dht.announce(key, value, false).await.unwrap();
     wait_announced(&mut put.events).await;
 }

@@ -19,7 +19,7 @@ use rdv::dht::driver::{DriverConfig, spawn};
 use rdv::dht::node::NodeConfig;
 use rdv::dht::value::{Body, ValueType};
 use rdv::identity::RoomIdentity;
-use rdv::presence::{PeerConnectionData, certificate_value, peer_key, seal};
+use rdv::presence::{PeerConnectionData, ProtocolEra, certificate_value, seal};
 use serde_json::json;
 use server::Server;
 
@@ -67,7 +67,8 @@ fn a_room_is_published_and_takes_verified_requests() {
     let room_device =
         PublicKey::from_spki_der(&pem_leaf_spki(room["certificate_chain_pem"].as_str().unwrap()))
             .unwrap();
-    let room_peer_key = peer_key(device_id.to_string().parse().unwrap());
+    let room_peer_key = ProtocolEra::Legacy.peer_key(&room_device);
+    assert_eq!(room_peer_key, InfoHash::of(format!("peer:{device_id}").as_bytes()));
     let request_value = |id: u64| {
         let data = PeerConnectionData {
             id,
@@ -100,10 +101,7 @@ fn a_room_is_published_and_takes_verified_requests() {
                 signature: None,
             },
         );
-        let mut junk = dht
-            .announce(peer_key(device_id.to_string().parse().unwrap()), junk, false)
-            .await
-            .unwrap();
+        let mut junk = dht.announce(room_peer_key, junk, false).await.unwrap();
         let _ = junk.events.recv().await;
         dht
     });
@@ -113,7 +111,35 @@ fn a_room_is_published_and_takes_verified_requests() {
         "logged with the caller's account id: {line}"
     );
     assert!(line.contains("request_id=777"), "{line}");
+    assert!(line.contains("key=legacy"), "{line}");
     server.wait_for(&["dropped a value at our peer key"]);
+
+    // Today's caller (dhtnet LegacyMode::Disabled, OpenDHT ≥ 3.7.2): its certificate only at
+    // the hash of its long id, its request only at the room's key of the room's long id.
+    let today = RoomIdentity::generate_blocking(SystemTime::now()).unwrap();
+    let today_key = PrivateKey::from_pem(today.device().private_key.expose()).unwrap();
+    runtime.block_on(async {
+        let certificate_key = ProtocolEra::Current.certificate_key(today_key.public_key());
+        assert_eq!(certificate_key, InfoHash::from(today.device_long_id()));
+        let mut published =
+            dht.announce(certificate_key, certificate_value(&today), true).await.unwrap();
+        wait_announced(&mut published.events).await;
+        let data = PeerConnectionData {
+            id: 2026,
+            ice_msg: "u\np\n".into(),
+            is_answer: false,
+            connection_type: "videoCall".into(),
+        };
+        let value = seal(&today_key, &room_device, 2026, data.into_body()).unwrap();
+        let room_key = ProtocolEra::Current.peer_key(&room_device);
+        let long_id = room["device_long_id"].as_str().unwrap();
+        assert_eq!(room_key, InfoHash::of(format!("peer:{long_id}").as_bytes()));
+        let mut put = dht.announce(room_key, value, false).await.unwrap();
+        wait_announced(&mut put.events).await;
+    });
+    let line = server.wait_for(&["verified connection request", "request_id=2026"]);
+    assert!(line.contains(&today.account_id().to_string()), "{line}");
+    assert!(line.contains("key=current"), "{line}");
 
     // The admission policy, changed from the CLI while the server runs: a banned caller and
     // one missing from an allow-list are refused, logged with their account id and counted.

@@ -87,8 +87,20 @@ inroot() {
         CARGO_HTTP_CAINFO=/build/host-ca-certificates.crt \
         PREFIX=$PREFIX JOBS=$JOBS JAMI_DATADIR_HOST="${JAMI_DATADIR_HOST:-}" \
         PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig CMAKE_PREFIX_PATH=$PREFIX \
-        /bin/bash -euo pipefail -s
+        /bin/bash -euo pipefail -c "$(printf '%s\n' "$INROOT_PRELUDE" "$(cat)")"
 }
+# shell functions available to every script run by inroot
+INROOT_PRELUDE='
+# apply_patches FILE...: apply each -p1 patch in the current dir unless already applied; fail if neither
+apply_patches() {
+    local p
+    for p in "$@"; do
+        [ -e "$p" ] || continue
+        if patch -p1 -R -s -f --dry-run < "$p" >/dev/null 2>&1; then echo "already applied: $p"
+        else patch -p1 -N -f < "$p"; fi
+    done
+}
+'
 
 # stage NAME FUNCTION: run once, log to logs/NAME.log, record wall time.
 stage() {
@@ -150,9 +162,8 @@ EOF
 
 # ---------------------------------------------------------------- 3. sources
 s_sources() {
-    rm -rf "$ROOT/build/src" "$ROOT/build/patches"
+    rm -rf "$ROOT/build/src"
     mkdir -p "$ROOT/build/src" "$ROOT/build/dl"
-    cp -a "$PATCHES" "$ROOT/build/patches"
     for f in "$DAEMON_TGZ" "$OPENDHT_TGZ" "$DHTNET_TGZ" "$PJ_TGZ"; do
         tar xzf "$f" -C "$ROOT/build/src"
     done
@@ -184,6 +195,23 @@ cmake -S . -B build -DCMAKE_INSTALL_PREFIX=$PREFIX -DCMAKE_BUILD_TYPE=Release -D
   -DSIMDUTF_TESTS=OFF -DSIMDUTF_TOOLS=OFF -DSIMDUTF_BENCHMARKS=OFF -DSIMDUTF_ICONV=OFF -DBUILD_TESTING=OFF
 nice -n 10 make -C build -j$JOBS
 make -C build install
+EOF
+}
+
+s_restinio() {
+    inroot <<'EOF'
+# RESTinio: Jami pins 0.7.9 (llhttp-based); Debian has only 0.6.19 (http_parser-based). Use a
+# copy of trixie's 0.6.19 headers in $PREFIX/include, with
+#  - <http_parser.h> = scripts/peers/jamid/http_parser-llhttp-shim.h (see its header for why);
+#  - common_types.hpp: uses RESTINIO_NODISCARD without including compiler_features.hpp (0.6.x bug).
+rm -rf $PREFIX/include/restinio
+mkdir -p $PREFIX/include
+cp -a /usr/include/restinio $PREFIX/include/
+grep -q 'restinio/compiler_features.hpp' $PREFIX/include/restinio/common_types.hpp ||
+  sed -i 's|#include <restinio/asio_include.hpp>|#include <restinio/compiler_features.hpp>\n#include <restinio/asio_include.hpp>|' \
+    $PREFIX/include/restinio/common_types.hpp
+grep -q 'restinio/compiler_features.hpp' $PREFIX/include/restinio/common_types.hpp
+install -m644 /build/patches/http_parser-llhttp-shim.h $PREFIX/include/http_parser.h
 EOF
 }
 
@@ -227,10 +255,7 @@ EOF
 s_pjproject() {
     inroot <<'EOF'
 cd /build/src/pjproject-8fc165b8
-for p in /build/patches/pjproject-*.patch; do
-    [ -e "$p" ] || continue
-    patch -p1 -N --dry-run < "$p" >/dev/null && patch -p1 -N < "$p"
-done
+apply_patches /build/patches/pjproject-*.patch
 # Exactly Jami's options (jami-daemon contrib/src/pjproject/rules.mak, Linux: + --enable-epoll);
 # Jami applies no pjproject patch on Linux.
 make distclean >/dev/null 2>&1 || true
@@ -252,7 +277,8 @@ EOF
 s_opendht() {
     inroot <<'EOF'
 cd /build/src/opendht-4.3.1
-# Jami's options (contrib/src/opendht/rules.mak), shared library
+# Jami's options (contrib/src/opendht/rules.mak), shared library; RESTinio 0.6.19 (+ shim) from
+# $PREFIX/include (stage 05-restinio) instead of 0.7.9
 rm -rf build
 cmake -S . -B build -DCMAKE_INSTALL_PREFIX=$PREFIX -DCMAKE_PREFIX_PATH=$PREFIX -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_INSTALL_RPATH=$PREFIX/lib -DBUILD_SHARED_LIBS=ON -DCMAKE_CXX_STANDARD=20 \
@@ -280,10 +306,7 @@ EOF
 s_daemon() {
     inroot <<'EOF'
 cd /build/src/jami-daemon-4495c3fbc4
-for p in /build/patches/daemon-*.patch; do
-    [ -e "$p" ] || continue
-    patch -p1 -N --dry-run < "$p" >/dev/null && patch -p1 -N < "$p"
-done
+apply_patches /build/patches/daemon-*.patch
 rm -rf build
 cmake -S . -B build -DCMAKE_INSTALL_PREFIX=$PREFIX -DCMAKE_PREFIX_PATH=$PREFIX -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_INSTALL_RPATH=$PREFIX/lib -DBUILD_CONTRIB=OFF -DJAMI_DBUS=ON -DJAMI_VIDEO=ON \
@@ -326,9 +349,11 @@ JAMI_DATADIR_HOST=$ROOT$PREFIX/share/jami
 T0=$(date +%s)
 stage 01-debootstrap s_debootstrap
 mount_root
+rm -rf "$ROOT/build/patches" && cp -a "$PATCHES" "$ROOT/build/patches"   # scripts/peers/jamid/
 stage 02-packages s_packages
 stage 03-sources s_sources
 stage 04-simdutf s_simdutf
+stage 05-restinio s_restinio
 stage 06-yffi s_yffi
 stage 07-pjproject s_pjproject
 stage 08-opendht s_opendht

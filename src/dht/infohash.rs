@@ -3,7 +3,7 @@
 use sha1::Sha1;
 use sha2::Digest as _;
 
-use crate::identity::{AccountId, DeviceId, key_id};
+use crate::identity::{AccountId, DeviceId, DeviceLongId, key_id};
 
 key_id!(
     /// A DHT key or node id: 20 bytes, printed as 40 lowercase hex digits. A key for text is
@@ -74,6 +74,14 @@ impl From<AccountId> for InfoHash {
 impl From<DeviceId> for InfoHash {
     fn from(id: DeviceId) -> Self {
         Self(*id.as_bytes())
+    }
+}
+
+impl From<DeviceLongId> for InfoHash {
+    /// OpenDHT's `InfoHash::get(PkId)`: SHA-1 of the long id's 32 bytes. Since OpenDHT 3.5 a
+    /// device certificate is put there too, and since 3.7.2 only there.
+    fn from(id: DeviceLongId) -> Self {
+        Self::of(id.as_bytes())
     }
 }
 

@@ -164,13 +164,20 @@ pub fn verify_device_chain(pem: &str) -> Result<VerifiedChain, ChainError> {
     if let Some(block) = blocks.iter().find(|block| block.label != "CERTIFICATE") {
         return Err(ChainError::Pem(format!("unexpected PEM block {:?}", block.label)));
     }
-    if !(2..=MAX_CHAIN_LEN).contains(&blocks.len()) {
-        return Err(ChainError::Length(blocks.len()));
+    verify_device_chain_der(blocks.into_iter().map(|block| block.contents).collect())
+}
+
+/// Verifies a device chain given as DER certificates, leaf first (as TLS presents it).
+pub fn verify_device_chain_der(
+    certificates_der: Vec<Vec<u8>>,
+) -> Result<VerifiedChain, ChainError> {
+    if !(2..=MAX_CHAIN_LEN).contains(&certificates_der.len()) {
+        return Err(ChainError::Length(certificates_der.len()));
     }
-    let certificates = blocks
+    let certificates = certificates_der
         .iter()
         .enumerate()
-        .map(|(index, block)| parse_certificate(index, &block.contents))
+        .map(|(index, der)| parse_certificate(index, der))
         .collect::<Result<Vec<_>, _>>()?;
 
     if is_self_issued(&certificates[0]) {
@@ -208,7 +215,7 @@ pub fn verify_device_chain(pem: &str) -> Result<VerifiedChain, ChainError> {
         device_long_id: DeviceLongId::from_spki_der(&public_keys_der[0]),
         valid_from: valid_from.unwrap_or(i64::MAX),
         valid_until: valid_until.unwrap_or(i64::MIN),
-        certificates_der: blocks.into_iter().map(|block| block.contents).collect(),
+        certificates_der: certificates_der.clone(),
         public_keys_der,
     })
 }

@@ -129,3 +129,23 @@ fn random_serial() -> SerialNumber {
     let serial = rand::random::<u64>() >> 1 | 1;
     SerialNumber::from_slice(&serial.to_be_bytes())
 }
+
+/// A new device certificate for `device`'s key, issued now by `issuer`'s account: the chain
+/// (device, account, CA) as DER. Tests use it for a renewed certificate (the device's own
+/// account) and a forged one (another account certifying someone else's key).
+#[cfg(test)]
+pub(crate) fn recertified_device(
+    device: &CertifiedKey,
+    issuer: &super::RoomIdentity,
+) -> Result<Vec<Vec<u8>>, String> {
+    let device_key = load_key(&device.private_key)?;
+    let account_key = load_key(&issuer.account().private_key)?;
+    let account = Issuer::from_ca_cert_pem(&issuer.account().certificate_pem, account_key)
+        .map_err(|error| error.to_string())?;
+    let params = certificate_params(ChainLevel::Device, &device_key, OffsetDateTime::now_utc())
+        .map_err(|error| error.to_string())?;
+    let certificate = params.signed_by(&device_key, &account).map_err(|error| error.to_string())?;
+    let mut chain = vec![certificate.der().to_vec()];
+    chain.extend(issuer.chain().certificates_der()[1..].iter().cloned());
+    Ok(chain)
+}

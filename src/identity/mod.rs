@@ -6,7 +6,7 @@
 //! publishes on the DHT and presents in TLS. Private keys never appear in `Debug` output or logs.
 
 mod chain;
-mod generate;
+pub(crate) mod generate;
 mod ids;
 
 use std::fmt;
@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use rcgen::PublicKeyData;
 use zeroize::Zeroizing;
 
-pub use chain::{ChainError, VerifiedChain, verify_device_chain};
+pub use chain::{ChainError, VerifiedChain, verify_device_chain, verify_device_chain_der};
 pub(crate) use ids::key_id;
 pub use ids::{AccountId, DeviceId, DeviceLongId, ParseIdError};
 

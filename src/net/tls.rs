@@ -1,6 +1,8 @@
 //! TLS on a device link (jami-protocol.md §4): the room is the TLS **client**, presents its
-//! device chain (device, account, CA) and accepts only the chain the caller's device
-//! published on the DHT. GnuTLS peers in Jami's `SECURE192` mode accept only SHA-384/512
+//! device chain (device, account, CA) and accepts the caller's device as today's dhtnet
+//! does (jami-protocol-2026.md §3): a valid device chain whose leaf holds the key that signed
+//! the connection request, issued for the account that was admitted. A device whose
+//! certificate was renewed since it published it is still the same device. GnuTLS peers in Jami's `SECURE192` mode accept only SHA-384/512
 //! signature schemes and the x25519, secp384r1 and secp521r1 groups, so those are all we
 //! offer; no SNI. TLS 1.2 is offered too (GnuTLS picks 1.3): rustls signals safe
 //! renegotiation (the SCSV) only when it offers 1.2, and Jami's TLS server drops a client
@@ -14,7 +16,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
-use crate::identity::RoomIdentity;
+use crate::identity::{AccountId, RoomIdentity, verify_device_chain_der};
 
 /// The handshake signature schemes GnuTLS accepts in `SECURE192` (no SHA-256).
 const SCHEMES: [SignatureScheme; 5] = [
@@ -51,18 +53,25 @@ fn provider() -> CryptoProvider {
     }
 }
 
-/// A client configuration for a link to the device whose DHT chain is `expected_chain`
-/// (DER, leaf first).
+/// The device a link must reach: the caller's device key (DER SPKI, the key that signed its
+/// connection request) and its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedPeer {
+    /// The device's public key.
+    pub device_key: Vec<u8>,
+    /// The account its chain must be issued for.
+    pub account: AccountId,
+}
+
+/// A client configuration for a link to the `expected` device.
 pub fn client_config(
     identity: &RoomIdentity,
-    expected_chain: Vec<Vec<u8>>,
+    expected: ExpectedPeer,
 ) -> Result<Arc<ClientConfig>, TlsSetupError> {
     let provider = Arc::new(provider());
     let (chain, key) = device_credentials(identity)?;
-    let verifier = PinnedChain {
-        expected: expected_chain,
-        algorithms: provider.signature_verification_algorithms,
-    };
+    let verifier =
+        PinnedDevice { expected, algorithms: provider.signature_verification_algorithms };
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .dangerous()
@@ -92,34 +101,38 @@ pub fn peer_name(address: std::net::IpAddr) -> ServerName<'static> {
     ServerName::IpAddress(address.into())
 }
 
-/// Accepts exactly the chain published on the DHT for the caller's device, and verifies the
+/// Accepts a presented chain that verifies as a Jami device chain, valid now, whose leaf
+/// holds the expected device key and whose account is the expected one; then verifies the
 /// handshake signature with it. WebPKI validation would fail: Jami certificates carry no
 /// names and the device certificate has no extensions.
 #[derive(Debug)]
-struct PinnedChain {
-    expected: Vec<Vec<u8>>,
+struct PinnedDevice {
+    expected: ExpectedPeer,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for PinnedChain {
+impl ServerCertVerifier for PinnedDevice {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
-        _now: UnixTime,
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let presented: Vec<&[u8]> = std::iter::once(end_entity.as_ref())
-            .chain(intermediates.iter().map(AsRef::as_ref))
+        let refused = |error: rustls::CertificateError| rustls::Error::InvalidCertificate(error);
+        let presented = std::iter::once(end_entity.to_vec())
+            .chain(intermediates.iter().map(|der| der.to_vec()))
             .collect();
-        let expected: Vec<&[u8]> = self.expected.iter().map(Vec::as_slice).collect();
-        if presented == expected {
+        let chain = verify_device_chain_der(presented)
+            .map_err(|_| refused(rustls::CertificateError::BadSignature))?;
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(now.as_secs());
+        chain.check_validity(now).map_err(|_| refused(rustls::CertificateError::Expired))?;
+        let same_device = chain.public_keys_der()[0] == self.expected.device_key;
+        if same_device && chain.account_id() == self.expected.account {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::ApplicationVerificationFailure,
-            ))
+            Err(refused(rustls::CertificateError::ApplicationVerificationFailure))
         }
     }
 

@@ -1,6 +1,7 @@
 //! A room's presence on the DHT, as a Jami device (jami-protocol.md §1.3, §2.1): its device
-//! certificate, its signed DeviceAnnouncement, and the key where callers put their
-//! PeerConnectionRequests.
+//! certificate, its signed DeviceAnnouncement, and the keys where callers put their
+//! PeerConnectionRequests. Both generations of the protocol are spoken at once, as dhtnet's
+//! `LegacyMode::Supported` does (jami-protocol-2026.md §1c, §2a–c).
 
 mod request;
 
@@ -12,20 +13,60 @@ pub use request::{
 };
 
 use crate::dht::InfoHash;
-use crate::dht::crypto::{CryptoError, PrivateKey};
+use crate::dht::crypto::{CryptoError, PrivateKey, PublicKey};
 use crate::dht::value::{Body, Content, Value, ValueType, certificate_data};
-use crate::identity::{DeviceId, RoomIdentity};
+use crate::identity::RoomIdentity;
 
 /// The id OpenDHT gives a node's certificate value.
 const CERTIFICATE_VALUE_ID: u64 = 1;
 
-/// The key a device listens on for connection requests: SHA-1 of `"peer:" + device id`.
-pub fn peer_key(device: DeviceId) -> InfoHash {
-    InfoHash::of(format!("peer:{device}").as_bytes())
+/// The two generations of Jami's connection protocol, which differ in the DHT keys of a
+/// device: where its certificate is and where it takes connection requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProtocolEra {
+    /// Today's Jami (dhtnet `LegacyMode::Supported`/`Disabled`, from Qt stable 20260306.0 on):
+    /// keys from the SHA-256 long id.
+    Current,
+    /// jamid 13.7 up to Qt stable 20260220.0 (dhtnet `LegacyMode::Enabled`): keys from the
+    /// SHA-1 id.
+    Legacy,
 }
 
-/// The device certificate value, put at the device id: unsigned, type 8, id 1, and `data` a
-/// msgpack bin holding the PEM chain (device, account, CA).
+impl ProtocolEra {
+    /// Both eras, today's first (the order callers' certificates are looked up in).
+    pub const ALL: [Self; 2] = [Self::Current, Self::Legacy];
+
+    /// The key where `device` takes connection requests: SHA-1 of `"peer:"` and its long id
+    /// in 64 hex digits (current), or its id in 40 (legacy).
+    pub fn peer_key(self, device: &PublicKey) -> InfoHash {
+        match self {
+            Self::Current => InfoHash::of(format!("peer:{}", device.long_id()).as_bytes()),
+            Self::Legacy => InfoHash::of(format!("peer:{}", device.id()).as_bytes()),
+        }
+    }
+
+    /// The key where `device`'s certificate is published: the hash of its long id (OpenDHT
+    /// ≥ 3.5), or its id (OpenDHT 2.4, up to 3.7.1).
+    pub fn certificate_key(self, device: &PublicKey) -> InfoHash {
+        match self {
+            Self::Current => device.long_id().into(),
+            Self::Legacy => device.id(),
+        }
+    }
+}
+
+impl std::fmt::Display for ProtocolEra {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Current => "current",
+            Self::Legacy => "legacy",
+        })
+    }
+}
+
+/// The device certificate value, put at both of the device's certificate keys
+/// ([`ProtocolEra::certificate_key`]): unsigned, type 8, id 1, and `data` a msgpack bin
+/// holding the PEM chain (device, account, CA), the chain TLS presents.
 pub fn certificate_value(identity: &RoomIdentity) -> Value {
     let data = certificate_data(&identity.certificate_chain_pem());
     Value::new(
@@ -71,7 +112,7 @@ pub fn sign(key: &PrivateKey, id: u64, mut body: Body) -> Value {
 /// `to` set, signed, then `{"body", "sig"}` encrypted; the wire value shows only the cypher.
 pub fn seal(
     signer: &PrivateKey,
-    recipient: &crate::dht::crypto::PublicKey,
+    recipient: &PublicKey,
     id: u64,
     mut body: Body,
 ) -> Result<Value, CryptoError> {

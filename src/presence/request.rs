@@ -22,8 +22,11 @@ pub struct PeerConnectionRequest {
     pub is_answer: bool,
     /// `videoCall`, `audioCall`, ... (informational).
     pub connection_type: String,
-    /// The sender device's public key (DER SPKI); its certificate is at its id on the DHT.
+    /// The sender device's public key (DER SPKI); its certificate is at its keys on the DHT.
     pub sender: PublicKey,
+    /// The protocol the request came in: which of our `peer:` keys it was put at. The answer
+    /// goes to the caller's `peer:` key of the same era, the only one it listens on.
+    pub era: super::ProtocolEra,
 }
 
 impl PeerConnectionRequest {
@@ -102,10 +105,11 @@ pub fn answer_value(
     super::seal(device_key, &request.sender, rand::random::<u64>() | 1, data.into_body())
 }
 
-/// Decrypts, checks and decodes a value found at our `peer:` key.
+/// Decrypts, checks and decodes a value found at our `peer:` key of `era`.
 pub fn open_request(
     device_key: &PrivateKey,
     value: &Value,
+    era: super::ProtocolEra,
 ) -> Result<PeerConnectionRequest, RequestError> {
     let Content::Encrypted(cypher) = &value.content else { return Err(RequestError::NotEncrypted) };
     let plaintext =
@@ -134,5 +138,6 @@ pub fn open_request(
         is_answer: data.is_answer,
         connection_type: data.connection_type,
         sender,
+        era,
     })
 }

@@ -3,7 +3,8 @@ use std::time::SystemTime;
 
 use super::*;
 use crate::dht::crypto::PublicKey;
-use crate::dht::node::{certificate_id, check_value};
+use crate::dht::node::{certificate_keys, check_value};
+use crate::identity::DeviceLongId;
 
 fn identities() -> &'static (RoomIdentity, RoomIdentity) {
     static IDENTITIES: OnceLock<(RoomIdentity, RoomIdentity)> = OnceLock::new();
@@ -31,21 +32,64 @@ fn request_body(user_type: &str) -> Body {
 }
 
 #[test]
-fn peer_key_is_sha1_of_peer_and_the_device_id() {
-    let device: DeviceId = "0123456789abcdef0123456789abcdef01234567".parse().unwrap();
-    assert_eq!(peer_key(device), InfoHash::of(b"peer:0123456789abcdef0123456789abcdef01234567"));
+fn peer_keys_are_sha1_of_peer_and_the_device_id_of_each_era() {
+    let (room, _) = identities();
+    let key = device_key(room);
+    let (id, long) = (room.device_id(), room.device_long_id());
+    assert_eq!(id.to_string().len(), 40);
+    assert_eq!(long.to_string().len(), 64);
+    // dhtnet: InfoHash::get("peer:" + pk.getId().to_view()) and ... getLongId().to_view().
+    assert_eq!(
+        ProtocolEra::Legacy.peer_key(key.public_key()),
+        InfoHash::of(format!("peer:{id}").as_bytes())
+    );
+    assert_eq!(
+        ProtocolEra::Current.peer_key(key.public_key()),
+        InfoHash::of(format!("peer:{long}").as_bytes())
+    );
 }
 
 #[test]
-fn certificate_value_is_stored_at_the_device_id() {
+fn certificate_keys_follow_opendht_2_and_4() {
+    // OpenDHT's InfoHash::get(PkId): SHA-1 over the long id's 32 raw bytes.
+    let long: DeviceLongId =
+        "5757c743fcac3e32c0cf7ed6c233f108630f77d3a482fa10d7c6b3078bf54cb4".parse().unwrap();
+    assert_eq!(InfoHash::from(long), InfoHash::of(long.as_bytes()));
     let (room, _) = identities();
+    let key = device_key(room);
+    assert_eq!(
+        ProtocolEra::Legacy.certificate_key(key.public_key()),
+        InfoHash::from(room.device_id())
+    );
+    assert_eq!(
+        ProtocolEra::Current.certificate_key(key.public_key()),
+        InfoHash::from(room.device_long_id())
+    );
+}
+
+#[test]
+fn certificate_value_is_stored_at_both_of_the_devices_keys_only() {
+    let (room, caller) = identities();
     let value = certificate_value(room);
     let Content::Clear { body, signature: None } = &value.content else { panic!("unsigned") };
     let pem: serde_bytes::ByteBuf = rmp_serde::from_slice(&body.data).unwrap();
     assert_eq!(pem.as_slice(), room.certificate_chain_pem().as_bytes());
-    assert_eq!(certificate_id(&body.data), Some(InfoHash::from(room.device_id())));
-    check_value(&InfoHash::from(room.device_id()), &value).unwrap();
-    assert!(check_value(&InfoHash::of(b"elsewhere"), &value).is_err(), "only at its own key");
+    let keys = [InfoHash::from(room.device_id()), InfoHash::from(room.device_long_id())];
+    assert_eq!(certificate_keys(&body.data), Some(keys));
+    for key in keys {
+        check_value(&key, &value).unwrap();
+    }
+    // Anywhere else is refused: a key of the text, the long id's hex, another device's keys.
+    let long_hex = room.device_long_id().to_string();
+    for elsewhere in [
+        InfoHash::of(b"elsewhere"),
+        InfoHash::of(long_hex.as_bytes()),
+        InfoHash::from(caller.device_id()),
+        InfoHash::from(caller.device_long_id()),
+        InfoHash::from(room.account_id()),
+    ] {
+        assert!(check_value(&elsewhere, &value).is_err(), "not at {elsewhere}");
+    }
 }
 
 #[test]
@@ -74,7 +118,7 @@ fn requests_open_only_when_sealed_for_us_and_signed() {
     let caller_key = device_key(caller);
     let sealed =
         seal(&caller_key, room_key.public_key(), 99, request_body("peer_request")).unwrap();
-    let request = open_request(&room_key, &sealed).unwrap();
+    let request = open_request(&room_key, &sealed, ProtocolEra::Current).unwrap();
     assert_eq!(
         (request.id, request.ice_message.as_str(), request.is_answer),
         (4242, "ufrag\npwd\n", false)
@@ -85,7 +129,10 @@ fn requests_open_only_when_sealed_for_us_and_signed() {
     // For another device: that device's key cannot open it, ours sees it is not for us.
     let for_caller =
         seal(&caller_key, caller_key.public_key(), 1, request_body("peer_request")).unwrap();
-    assert!(matches!(open_request(&room_key, &for_caller), Err(RequestError::Undecryptable(_))));
+    assert!(matches!(
+        open_request(&room_key, &for_caller, ProtocolEra::Legacy),
+        Err(RequestError::Undecryptable(_))
+    ));
     let mut body = request_body("peer_request");
     body.set_recipient(Some(caller_key.public_key().id()));
     let Value { content, .. } = sign(&caller_key, 1, body);
@@ -95,16 +142,25 @@ fn requests_open_only_when_sealed_for_us_and_signed() {
             room_key.public_key().encrypt(&crate::dht::value::encode(&content)).unwrap(),
         )),
     );
-    assert_eq!(open_request(&room_key, &misaddressed), Err(RequestError::NotForUs));
+    assert_eq!(
+        open_request(&room_key, &misaddressed, ProtocolEra::Legacy),
+        Err(RequestError::NotForUs)
+    );
 
     let other_type =
         seal(&caller_key, room_key.public_key(), 2, request_body("text/plain")).unwrap();
-    assert_eq!(open_request(&room_key, &other_type), Err(RequestError::NotARequest));
+    assert_eq!(
+        open_request(&room_key, &other_type, ProtocolEra::Legacy),
+        Err(RequestError::NotARequest)
+    );
 
     let plain = certificate_value(caller);
-    assert_eq!(open_request(&room_key, &plain), Err(RequestError::NotEncrypted));
+    assert_eq!(
+        open_request(&room_key, &plain, ProtocolEra::Legacy),
+        Err(RequestError::NotEncrypted)
+    );
     let garbage = Value::new(3, Content::Encrypted(serde_bytes::ByteBuf::from(vec![7u8; 600])));
-    assert!(open_request(&room_key, &garbage).is_err());
+    assert!(open_request(&room_key, &garbage, ProtocolEra::Legacy).is_err());
 
     // A signature that does not match the body.
     let mut body = request_body("peer_request");
@@ -115,7 +171,10 @@ fn requests_open_only_when_sealed_for_us_and_signed() {
     let tampered = Content::Clear { body, signature };
     let cypher = room_key.public_key().encrypt(&crate::dht::value::encode(&tampered)).unwrap();
     let forged = Value::new(4, Content::Encrypted(serde_bytes::ByteBuf::from(cypher)));
-    assert_eq!(open_request(&room_key, &forged), Err(RequestError::BadSignature));
+    assert_eq!(
+        open_request(&room_key, &forged, ProtocolEra::Legacy),
+        Err(RequestError::BadSignature)
+    );
 }
 
 #[test]
@@ -125,18 +184,21 @@ fn the_answer_carries_the_requests_id_and_opens_only_for_the_caller() {
     let caller_key = device_key(caller);
     let sealed =
         seal(&caller_key, room_key.public_key(), 99, request_body("peer_request")).unwrap();
-    let request = open_request(&room_key, &sealed).unwrap();
+    let request = open_request(&room_key, &sealed, ProtocolEra::Current).unwrap();
     let answer = answer_value(
         &room_key,
         &request,
         "r\np\nH1 1 TCP 1 10.0.0.1 5 typ host tcptype passive\n".into(),
     )
     .unwrap();
-    let opened = open_request(&caller_key, &answer).unwrap();
+    let opened = open_request(&caller_key, &answer, ProtocolEra::Legacy).unwrap();
     assert!(opened.is_answer);
     assert_eq!(opened.id, 4242);
     assert!(opened.ice_message.ends_with("tcptype passive\n"));
     assert_eq!(opened.connection_type, "");
     assert_eq!(opened.sender_id(), InfoHash::from(room.device_id()));
-    assert!(open_request(&room_key, &answer).is_err(), "sealed to the caller only");
+    assert!(
+        open_request(&room_key, &answer, ProtocolEra::Legacy).is_err(),
+        "sealed to the caller only"
+    );
 }

@@ -16,10 +16,9 @@ use tokio::task::JoinSet;
 
 use crate::dht::crypto::{CryptoError, PrivateKey};
 use crate::dht::driver::{DhtHandle, DhtStopped};
-use crate::identity::DeviceId;
 use crate::net::ice::candidate::{Candidate, IceInfo, TcpType, Transport};
 use crate::net::ice::tcp::{Credentials, IceEvent, IceTcpConnection, State};
-use crate::presence::{PeerConnectionRequest, answer_value, peer_key};
+use crate::presence::{PeerConnectionRequest, answer_value};
 
 /// Longest time from the answer to a nominated connection.
 pub(super) const ICE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -93,13 +92,9 @@ pub(super) async fn open(
         candidates.push(Candidate::tcp_host(address, TcpType::Active));
     }
     let answer = IceInfo { ufrag: local.ufrag.clone(), pwd: local.pwd.clone(), candidates };
-    let caller_device = request
-        .sender_id()
-        .to_string()
-        .parse::<DeviceId>()
-        .map_err(|error| LinkError::CallerIce(error.to_string()))?;
+    // To the caller's `peer:` key of the era its request came in: the one it listens on.
     let value = answer_value(device_key, request, answer.to_string())?;
-    let _put = dht.announce(peer_key(caller_device), value, false).await?;
+    let _put = dht.announce(request.era.peer_key(&request.sender), value, false).await?;
 
     let remote_credentials = Credentials { ufrag: remote.ufrag.clone(), pwd: remote.pwd.clone() };
     let tie_breaker = rand::random::<u64>();

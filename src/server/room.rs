@@ -15,15 +15,15 @@ use super::{link, session};
 use crate::conference::event::RoomEvent;
 use crate::config::LinkConfig;
 use crate::dht::InfoHash;
-use crate::dht::crypto::PrivateKey;
+use crate::dht::crypto::{PrivateKey, PublicKey};
 use crate::dht::driver::{DhtHandle, Operation};
 use crate::dht::node::Event;
 use crate::dht::value::{Content, ValueType, certificate_chain};
 use crate::dht::wire::{Filter, ValueQuery};
 use crate::identity::{AccountId, verify_device_chain};
-use crate::net::tls::client_config;
+use crate::net::tls::{ExpectedPeer, client_config};
 use crate::presence::{
-    PeerConnectionRequest, announcement_value, certificate_value, open_request, peer_key,
+    PeerConnectionRequest, ProtocolEra, announcement_value, certificate_value, open_request,
 };
 use crate::room::{AccountRole, Refusal, Room, RoomName, admit};
 use crate::store::{Store, StoreError};
@@ -31,7 +31,7 @@ use crate::telemetry::metrics::CallOutcome;
 
 /// Request ids remembered to drop re-deliveries (values live up to 10 minutes).
 const TREATED_MEMORY: usize = 4096;
-/// Callers' verified chains kept.
+/// Callers' verified accounts kept, by device.
 const CHAIN_CACHE: usize = 1024;
 /// How long links get to close cleanly when the server stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -66,7 +66,7 @@ struct Shared {
     link: Arc<LinkConfig>,
     /// Turns true when the server stops: links close cleanly.
     stop: watch::Receiver<bool>,
-    chains: Mutex<HashMap<InfoHash, Caller>>,
+    chains: Mutex<HashMap<InfoHash, AccountId>>,
     counters: Mutex<RequestCounters>,
     conference: RoomHandle,
 }
@@ -128,26 +128,34 @@ impl RoomTask {
         let shared = Arc::clone(&self.shared);
         let (dht, identity) = (&shared.dht, &shared.room.identity);
         let (device, account) = (identity.device_id(), identity.account_id());
+        let device_key = shared.device_key.public_key();
+        // Both eras at once: the certificate at both keys, requests taken at both.
+        let certificate_key = ProtocolEra::Current.certificate_key(device_key);
         let mut certificate =
-            dht.announce(device.into(), certificate_value(identity), true).await?;
+            dht.announce(certificate_key, certificate_value(identity), true).await?;
+        let legacy_certificate_key = ProtocolEra::Legacy.certificate_key(device_key);
+        let mut legacy_certificate =
+            dht.announce(legacy_certificate_key, certificate_value(identity), true).await?;
         let mut announcement =
             dht.announce(account.into(), announcement_value(identity)?, true).await?;
-        let mut requests = dht.listen(peer_key(device), None).await?;
-        info!(room = %shared.room.name, jami_id = %account, device_id = %device, "room listening for calls on the DHT");
+        let mut requests = dht.listen(ProtocolEra::Current.peer_key(device_key), None).await?;
+        let mut legacy_requests =
+            dht.listen(ProtocolEra::Legacy.peer_key(device_key), None).await?;
+        info!(room = %shared.room.name, jami_id = %account, device_id = %device, device_long_id = %identity.device_long_id(), "room listening for calls on the DHT");
         loop {
             tokio::select! {
                 event = requests.events.recv() => match event {
-                    Some(Event::Values { values, .. }) => {
-                        for value in values {
-                            self.on_value(&value);
-                        }
-                    }
-                    Some(_) => {}
+                    Some(event) => self.on_request_event(event, ProtocolEra::Current),
+                    None => break,
+                },
+                event = legacy_requests.events.recv() => match event {
+                    Some(event) => self.on_request_event(event, ProtocolEra::Legacy),
                     None => break,
                 },
                 Some(_) = self.requests.join_next(), if !self.requests.is_empty() => {}
-                Some(event) = certificate.events.recv() => self.on_announced("device certificate", &event),
-                Some(event) = announcement.events.recv() => self.on_announced("device announcement", &event),
+                Some(event) = certificate.events.recv() => self.on_announced("device certificate", Some(ProtocolEra::Current), &event),
+                Some(event) = legacy_certificate.events.recv() => self.on_announced("device certificate", Some(ProtocolEra::Legacy), &event),
+                Some(event) = announcement.events.recv() => self.on_announced("device announcement", None, &event),
                 _ = stop.changed() => break,
             }
         }
@@ -157,26 +165,37 @@ impl RoomTask {
         })
         .await;
         self.requests.abort_all();
-        for operation in [certificate, announcement, requests] {
+        for operation in [certificate, legacy_certificate, announcement, requests, legacy_requests]
+        {
             let _ = dht.cancel(operation.id).await;
         }
         Ok(())
     }
 
-    fn on_announced(&self, what: &str, event: &Event) {
-        if let Event::Announced { nodes, .. } = event {
-            info!(room = %self.shared.room.name, nodes, "{what} stored on the DHT");
+    fn on_request_event(&mut self, event: Event, era: ProtocolEra) {
+        if let Event::Values { values, .. } = event {
+            for value in values {
+                self.on_value(&value, era);
+            }
         }
     }
 
-    fn on_value(&mut self, value: &crate::dht::value::Value) {
+    /// Logs a publication; `era` tells which of a certificate's two keys it went to.
+    fn on_announced(&self, what: &str, era: Option<ProtocolEra>, event: &Event) {
+        if let Event::Announced { nodes, .. } = event {
+            let key = era.map(|era| format!(" ({era} key)")).unwrap_or_default();
+            info!(room = %self.shared.room.name, nodes, "{what} stored on the DHT{key}");
+        }
+    }
+
+    fn on_value(&mut self, value: &crate::dht::value::Value, era: ProtocolEra) {
         let shared = Arc::clone(&self.shared);
-        let request = match open_request(&shared.device_key, value) {
+        let request = match open_request(&shared.device_key, value, era) {
             Ok(request) if !request.is_answer => request,
             Ok(_) => return debug!(room = %shared.room.name, "ignored an answer at our peer key"),
             Err(error) => {
                 shared.count(|c| c.dropped += 1);
-                return debug!(room = %shared.room.name, value_id = value.id, %error, "dropped a value at our peer key");
+                return debug!(room = %shared.room.name, value_id = value.id, key = %era, %error, "dropped a value at our peer key");
             }
         };
         if !self.remember(request.id) {
@@ -219,7 +238,7 @@ impl Shared {
     /// Verifies a new request's sender, applies the admission policy, and opens and serves
     /// the device link.
     async fn handle(self: Arc<Self>, request: PeerConnectionRequest) {
-        let Some(Caller { account: caller, chain }) = self.caller_account(&request).await else {
+        let Some(caller) = self.caller_account(&request).await else {
             self.count(|c| c.unverified_sender += 1);
             return;
         };
@@ -230,6 +249,7 @@ impl Shared {
             caller_account = %caller,
             caller_device = %request.sender_id(),
             request_id = request.id,
+            key = %request.era,
             connection_type = %request.connection_type,
             "verified connection request"
         );
@@ -255,7 +275,9 @@ impl Shared {
                 return;
             }
         };
-        let tls = match client_config(&self.room.identity, chain) {
+        let expected =
+            ExpectedPeer { device_key: request.sender.spki_der().to_vec(), account: caller };
+        let tls = match client_config(&self.room.identity, expected) {
             Ok(tls) => tls,
             Err(error) => return warn!(room = %self.room.name, %error, "cannot set up TLS"),
         };
@@ -304,55 +326,67 @@ impl Shared {
     }
 
     /// The caller's account id and chain, from its device chain fetched on the DHT and
-    /// verified.
-    async fn caller_account(&self, request: &PeerConnectionRequest) -> Option<Caller> {
+    /// verified. Today's callers publish it only at the hash of their long id, older ones
+    /// only at their id: both are asked at once, and the first valid chain wins.
+    async fn caller_account(&self, request: &PeerConnectionRequest) -> Option<AccountId> {
         let sender = request.sender_id();
         if let Some(caller) = self.chains().get(&sender) {
-            return Some(caller.clone());
+            return Some(*caller);
         }
-        let query = ValueQuery {
-            select: vec![],
-            filters: vec![Filter::ValueType(ValueType::CERTIFICATE.0)],
-        };
-        let Ok(Operation { id, mut events }) = self.dht.get(sender, Some(query)).await else {
-            return None;
-        };
-        let found = tokio::time::timeout(CERTIFICATE_TIMEOUT, async {
-            while let Some(event) = events.recv().await {
-                match event {
-                    Event::Values { values, .. } => {
-                        if let Some(account) =
-                            values.iter().find_map(|value| chain_account(value, request))
-                        {
-                            return Some(account);
+        let (found, mut first_found) = tokio::sync::mpsc::channel(1);
+        let mut lookups = Vec::new();
+        let mut searches = JoinSet::new();
+        for era in ProtocolEra::ALL {
+            let query = ValueQuery {
+                select: vec![],
+                filters: vec![Filter::ValueType(ValueType::CERTIFICATE.0)],
+            };
+            let key = era.certificate_key(&request.sender);
+            let Ok(Operation { id, mut events }) = self.dht.get(key, Some(query)).await else {
+                continue;
+            };
+            lookups.push(id);
+            let (found, signer) = (found.clone(), request.sender.clone());
+            searches.spawn(async move {
+                while let Some(event) = events.recv().await {
+                    match event {
+                        Event::Values { values, .. } => {
+                            let valid =
+                                values.iter().find_map(|value| chain_account(value, &signer));
+                            if let Some(caller) = valid {
+                                let _ = found.send(caller).await;
+                                return;
+                            }
                         }
+                        Event::GetDone { .. } => return,
+                        _ => {}
                     }
-                    Event::GetDone { .. } => return None,
-                    _ => {}
                 }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten();
-        let _ = self.dht.cancel(id).await;
+            });
+        }
+        drop(found);
+        let found =
+            tokio::time::timeout(CERTIFICATE_TIMEOUT, first_found.recv()).await.ok().flatten();
+        searches.abort_all();
+        for id in lookups {
+            let _ = self.dht.cancel(id).await;
+        }
         match found {
             Some(ref caller) => {
                 let mut chains = self.chains();
                 if chains.len() >= CHAIN_CACHE {
                     chains.clear();
                 }
-                chains.insert(sender, caller.clone());
+                chains.insert(sender, *caller);
             }
             None => {
-                warn!(room = %self.room.name, caller_device = %sender, "no valid certificate chain for a caller")
+                warn!(room = %self.room.name, caller_device = %sender, caller_device_long = %request.sender.long_id(), "no valid certificate chain for a caller at either key")
             }
         }
         found
     }
 
-    fn chains(&self) -> std::sync::MutexGuard<'_, HashMap<InfoHash, Caller>> {
+    fn chains(&self) -> std::sync::MutexGuard<'_, HashMap<InfoHash, AccountId>> {
         self.chains.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
@@ -404,23 +438,11 @@ pub(super) enum AdmissionError {
     RoomGone,
 }
 
-/// A caller whose device chain was found on the DHT and verified.
-#[derive(Debug, Clone)]
-struct Caller {
-    account: AccountId,
-    /// The chain as published (DER, leaf first): the one its TLS handshake must present.
-    chain: Vec<Vec<u8>>,
-}
-
-/// The caller of a certificate value's chain, if it is a valid device chain whose leaf is the
-/// request's signer.
-fn chain_account(
-    value: &crate::dht::value::Value,
-    request: &PeerConnectionRequest,
-) -> Option<Caller> {
+/// The caller's account of a certificate value's chain, if it is a valid device chain whose
+/// leaf is `signer`, the key that signed the connection request.
+fn chain_account(value: &crate::dht::value::Value, signer: &PublicKey) -> Option<AccountId> {
     let Content::Clear { body, .. } = &value.content else { return None };
     let chain = verify_device_chain(&certificate_chain(&body.data)?).ok()?;
     chain.check_validity(SystemTime::now()).ok()?;
-    (chain.public_keys_der()[0] == request.sender.spki_der())
-        .then(|| Caller { account: chain.account_id(), chain: chain.certificates_der().to_vec() })
+    (chain.public_keys_der()[0] == signer.spki_der()).then(|| chain.account_id())
 }

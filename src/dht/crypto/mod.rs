@@ -67,6 +67,11 @@ impl PublicKey {
         InfoHash::from_spki_der(&self.der)
     }
 
+    /// The long id (OpenDHT's `PkId`): SHA-256 of the DER SubjectPublicKeyInfo.
+    pub fn long_id(&self) -> crate::identity::DeviceLongId {
+        crate::identity::DeviceLongId::from_spki_der(&self.der)
+    }
+
     /// Checks an RSA PKCS#1 v1.5 SHA-512 signature over `data`.
     pub fn verify(&self, data: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
         let digest = Sha512::digest(data);

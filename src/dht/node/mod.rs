@@ -34,7 +34,7 @@ use super::wire::{
     Field, FieldValue, FieldsReply, Message, MessageKind, NodeInfo, Query, Reply, Tid,
     UpdateChange, ValueQuery, ValueSlot, Want,
 };
-pub use policy::{Refusal, certificate_id, check as check_value};
+pub use policy::{Refusal, certificate_keys, check as check_value};
 
 /// Bootstrap pings repeat this long after the first, doubling up to a day (`BOOTSTRAP_PERIOD`).
 const BOOTSTRAP_PERIOD: Duration = Duration::from_secs(10);
@@ -237,6 +237,7 @@ impl Node {
     pub fn get(&mut self, key: InfoHash, query: Option<ValueQuery>, now: Instant) -> OperationId {
         let id = self.operation_id();
         self.search(key).add_get(id, query);
+        self.deliver_local(key, None);
         self.step_searches(now);
         id
     }
@@ -268,8 +269,24 @@ impl Node {
         let socket = self.next_socket;
         self.next_socket = self.next_socket.wrapping_add(2);
         self.search(key).add_listen(id, socket, query);
+        self.deliver_local(key, None);
         self.step_searches(now);
         id
+    }
+
+    /// Hands our own gets and listens at `key` what our storage holds there (`value` alone
+    /// when it has just been stored): a value put on our node by another is found by a search
+    /// of ours even when no other node keeps it (a 2.4 node refuses a certificate at its long
+    /// id's key, which a 4.x caller publishes only there).
+    fn deliver_local(&mut self, key: InfoHash, value: Option<&Value>) {
+        let Some(search) = self.searches.get_mut(&key) else { return };
+        let values: Vec<Value> = match value {
+            Some(value) => vec![value.clone()],
+            None => self.storage.get(&key, None).into_iter().cloned().collect(),
+        };
+        if !values.is_empty() {
+            self.events.extend(search.on_local_values(&values));
+        }
     }
 
     /// Stops a get, announce or listen.
@@ -506,9 +523,16 @@ impl Node {
             debug!(peer = %from, %key, %refusal, "refused a value");
             return;
         }
+        let stored = self.searches.contains_key(&key).then(|| value.clone());
         let (outcome, notifications) = self.storage.store(key, value, age, from.ip(), now);
-        if matches!(outcome, StoreOutcome::EditRefused | StoreOutcome::OverQuota) {
-            debug!(peer = %from, %key, ?outcome, "value not stored");
+        match outcome {
+            StoreOutcome::EditRefused | StoreOutcome::OverQuota => {
+                debug!(peer = %from, %key, ?outcome, "value not stored");
+            }
+            StoreOutcome::Stored | StoreOutcome::Edited => {
+                self.deliver_local(key, stored.as_ref());
+            }
+            _ => {}
         }
         self.send_notifications(notifications, now);
     }

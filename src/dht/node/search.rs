@@ -205,6 +205,19 @@ impl Search {
             .collect()
     }
 
+    /// Values in our own storage at this key, new or already there: each get and listen gets
+    /// the ones it has not seen, as OpenDHT answers a search from its own storage too.
+    pub(super) fn on_local_values(&mut self, values: &[Value]) -> Vec<Event> {
+        let mut events = self.on_values(values);
+        let key = self.key;
+        events.extend(
+            self.listens
+                .iter_mut()
+                .filter_map(|op| values_event(op.id, key, op.query.as_ref(), &mut op.seen, values)),
+        );
+        events
+    }
+
     /// A listened node pushed values for `socket`.
     pub(super) fn on_listen_values(&mut self, socket: u32, values: &[Value]) -> Option<Event> {
         let key = self.key;

@@ -266,3 +266,34 @@ fn junk_and_floods_are_counted_not_fatal() {
     sim.nodes[1].handle_datagram(from, &other.encode(), sim.now);
     assert_eq!(sim.nodes[1].stats().wrong_network, 1);
 }
+
+#[test]
+fn our_own_searches_see_what_others_stored_on_us() {
+    // Two nodes: what node 1 puts is held by node 0 alone (a node does not store its own
+    // puts). Node 0's get and listen must find it there, as OpenDHT's do.
+    let mut sim = Sim::new(2, 11);
+    sim.bootstrap_all();
+    sim.run_for(Duration::from_secs(20));
+    let listened = InfoHash::of(b"listened here");
+    let listen = sim.nodes[0].listen(listened, None, sim.now);
+    let key = InfoHash::of(b"stored here");
+    sim.nodes[1].announce(key, plain(9, b"mine".to_vec()), false, sim.now);
+    sim.nodes[1].announce(listened, plain(10, b"news".to_vec()), false, sim.now);
+    sim.flush();
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(sim.nodes[1].storage().get(&key, None).len(), 0, "not on the putter");
+    assert_eq!(sim.nodes[0].storage().get(&key, None).len(), 1);
+    assert_eq!(values_of(&sim.take_events(0), listen), [plain(10, b"news".to_vec())]);
+
+    let get = sim.nodes[0].get(key, None, sim.now);
+    sim.flush();
+    sim.run_for(Duration::from_secs(5));
+    let events = sim.take_events(0);
+    assert_eq!(values_of(&events, get), [plain(9, b"mine".to_vec())], "once, from our storage");
+    assert!(events.contains(&Event::GetDone { operation: get, key }));
+    // A listen started later gets what is already there too.
+    let late = sim.nodes[0].listen(listened, None, sim.now);
+    sim.flush();
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(values_of(&sim.take_events(0), late), [plain(10, b"news".to_vec())]);
+}

@@ -103,11 +103,30 @@ fn handshake(
     Err(rustls::Error::General("handshake did not finish".into()))
 }
 
+/// The caller's device as its connection request names it.
+fn expected(caller: &RoomIdentity) -> ExpectedPeer {
+    ExpectedPeer {
+        device_key: caller.chain().public_keys_der()[0].clone(),
+        account: caller.account_id(),
+    }
+}
+
+fn verifier(expected: ExpectedPeer) -> PinnedDevice {
+    PinnedDevice { expected, algorithms: provider().signature_verification_algorithms }
+}
+
+/// What the verifier says of `chain` (DER, leaf first) presented by the caller.
+fn verdict(verifier: &PinnedDevice, chain: &[Vec<u8>]) -> Result<(), rustls::Error> {
+    let chain: Vec<CertificateDer<'_>> =
+        chain.iter().map(|der| CertificateDer::from(der.as_slice())).collect();
+    let name = peer_name("198.18.0.1".parse().unwrap());
+    verifier.verify_server_cert(&chain[0], &chain[1..], &name, &[], UnixTime::now()).map(|_| ())
+}
+
 #[test]
-fn the_published_chain_is_accepted_and_ours_is_presented() {
+fn the_callers_device_is_accepted_and_ours_is_presented() {
     let (room, caller) = identities();
-    let expected = caller.chain().certificates_der().to_vec();
-    let config = client_config(room, expected).unwrap();
+    let config = client_config(room, expected(caller)).unwrap();
     let mut client =
         rustls::ClientConnection::new(config, peer_name("198.18.0.1".parse().unwrap())).unwrap();
     let mut server = server(caller);
@@ -119,42 +138,51 @@ fn the_published_chain_is_accepted_and_ours_is_presented() {
 }
 
 #[test]
-fn a_chain_other_than_the_published_one_is_refused() {
+fn another_device_is_refused() {
     let (room, caller) = identities();
-    // We expect the room's own chain: the caller's does not match it.
-    let config = client_config(room, room.chain().certificates_der().to_vec()).unwrap();
+    // We expect the room's own device: the caller's chain is not it.
+    let config = client_config(room, expected(room)).unwrap();
     let mut client =
         rustls::ClientConnection::new(config, peer_name("198.18.0.1".parse().unwrap())).unwrap();
     let error = handshake(&mut client, &mut server(caller)).unwrap_err();
     assert!(matches!(error, rustls::Error::InvalidCertificate(_)), "{error:?}");
-    // And a chain cut short (the leaf alone) is not the published one either.
+}
+
+#[test]
+fn a_renewed_certificate_for_the_same_device_is_accepted() {
+    // As today's dhtnet compares keys, not whole chains: a caller whose device certificate
+    // was renewed after it published the old one is still the same device.
+    let (_, caller) = identities();
+    let renewed = crate::identity::generate::recertified_device(caller.device(), caller).unwrap();
+    assert_ne!(renewed[0], caller.chain().certificates_der()[0]);
+    verdict(&verifier(expected(caller)), &renewed).unwrap();
+    verdict(&verifier(expected(caller)), caller.chain().certificates_der()).unwrap();
+}
+
+#[test]
+fn a_chain_that_does_not_prove_the_device_and_account_is_refused() {
+    let (room, caller) = identities();
+    let verifier = verifier(expected(caller));
+    // The caller's key certified by another account (the room's): same key, wrong account.
+    let forged = crate::identity::generate::recertified_device(caller.device(), room).unwrap();
+    assert!(verdict(&verifier, &forged).is_err(), "another account's certificate");
+    // The leaf alone proves no account.
     let leaf_only = vec![caller.chain().certificates_der()[0].clone()];
-    let verifier = PinnedChain {
-        expected: leaf_only,
-        algorithms: provider().signature_verification_algorithms,
-    };
-    let chain: Vec<CertificateDer<'_>> = caller
-        .chain()
-        .certificates_der()
-        .iter()
-        .map(|d| CertificateDer::from(d.as_slice()))
-        .collect();
-    let name = peer_name("198.18.0.1".parse().unwrap());
-    assert!(
-        verifier.verify_server_cert(&chain[0], &chain[1..], &name, &[], UnixTime::now()).is_err()
-    );
+    assert!(verdict(&verifier, &leaf_only).is_err(), "leaf alone");
+    // The right leaf with a broken chain above it.
+    let mut broken = caller.chain().certificates_der().to_vec();
+    broken[1] = room.chain().certificates_der()[1].clone();
+    assert!(verdict(&verifier, &broken).is_err(), "leaf not issued by the next certificate");
+    // Garbage.
+    assert!(verdict(&verifier, &[b"junk".to_vec(), b"more junk".to_vec()]).is_err());
 }
 
 #[test]
 fn only_sha384_and_sha512_schemes_are_offered() {
     let (room, caller) = identities();
-    let config = client_config(room, caller.chain().certificates_der().to_vec()).unwrap();
+    let config = client_config(room, expected(caller)).unwrap();
     assert!(!config.enable_sni);
-    let verifier = PinnedChain {
-        expected: Vec::new(),
-        algorithms: provider().signature_verification_algorithms,
-    };
-    let schemes = verifier.supported_verify_schemes();
+    let schemes = verifier(expected(caller)).supported_verify_schemes();
     assert!(!schemes.is_empty());
     assert!(schemes.iter().all(|s| {
         let name = format!("{s:?}");

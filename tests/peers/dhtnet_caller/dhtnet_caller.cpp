@@ -11,6 +11,7 @@
 
 #include <dhtnet/certstore.h>
 #include <dhtnet/connectionmanager.h>
+#include <dhtnet/diffie-hellman.h>
 #include <dhtnet/ice_transport.h>
 #include <dhtnet/ice_transport_factory.h>
 #include <dhtnet/ip_utils.h>
@@ -19,6 +20,7 @@
 #include <opendht/crypto.h>
 #include <opendht/default_types.h>
 #include <opendht/dhtrunner.h>
+#include <opendht/securedht.h>
 #include <opendht/log.h>
 #include <opendht/thread_pool.h>
 #include <opendht/value.h>
@@ -39,6 +41,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -263,6 +266,7 @@ struct Options
     dhtnet::LegacyMode legacyMode {dhtnet::LegacyMode::Disabled};
     std::string legacyModeName {"disabled"};
     std::vector<std::string> say;
+    std::vector<std::string> saySip;
     int seconds {5};
     double tone {0};
     std::vector<double> listenFor;
@@ -276,6 +280,8 @@ struct Options
     bool stdinCommands {false};
     bool waitAnnounce {true};
     bool connectOnly {false};
+    bool compat137 {false};
+    fs::path dhParams;
     fs::path announceFor;
     int inviteTimeout {30};
 };
@@ -290,6 +296,7 @@ usage()
             "  --to ID               callee Jami ID (40 hex)\n"
             "  --legacy-mode M       disabled (default, daemon 16.0.0) | supported | enabled\n"
             "  --say TEXT            text sent on the msg: channel once it is accepted (repeatable)\n"
+            "  --say-sip TEXT        text sent as an in-dialog SIP MESSAGE text/plain after the ACK (repeatable)\n"
             "  --seconds N           stay N seconds in the call after the 200 OK, then BYE (default 5)\n"
             "  --tone HZ             send a sine tone at -6 dBFS (Opus); 0 = silence (default)\n"
             "  --listen-for HZ       print the received level at HZ once per second (repeatable)\n"
@@ -299,13 +306,17 @@ usage()
             "  --announce-for DIR    test helper: publish, signed by DIR/CA (dhtnet-crtmgr -s layout), the\n"
             "                        DeviceAnnouncement of DIR/id at the CA's id, as a Jami account does\n"
             "                        (lets a dnc peer be called by its 'account' id)\n"
+            "  --compat-13.7         NOT today's Jami: reach a 13.7-protocol callee (legacy peer: key, certificate\n"
+            "                        at SHA1(pk) as a fallback, own certificate also put at SHA1(pk))\n"
+            "  --dh-params FILE      copy FILE (a dhtnet dhParams cache file) into DIR/cache when missing; an\n"
+            "                        installed Jami has its DH parameters cached, generating them takes seconds\n"
             "  --connect-only        stop after the channels (sip, msg:, svcdisc) and --say; no INVITE (for a dnc peer)\n"
             "  --invite-timeout S    wait S seconds for the final answer to the INVITE (default 30)\n"
             "  --no-wait-announce    do not wait for our own certificate to be announced on the DHT\n"
             "  --display-name NAME   display name in From/Contact (default empty, as jamid's default)\n"
             "  --user-agent UA       default \"Jami Daemon 16.0.0 (Linux)\"\n"
             "  --label               add a=label:audio_0 to the m=audio section (jamid does not)\n"
-            "  --stdin               read commands on stdin: say TEXT | info | bye | quit\n"
+            "  --stdin               read commands on stdin: say TEXT (msg:) | sip TEXT (in-dialog MESSAGE) | info | bye\n"
             "  --verbose             dhtnet/OpenDHT logs on stderr\n");
 }
 
@@ -340,6 +351,8 @@ parseArgs(int argc, char** argv)
                 fail("args", "bad --legacy-mode " + o.legacyModeName, 64);
         } else if (a == "--say")
             o.say.push_back(next());
+        else if (a == "--say-sip")
+            o.saySip.push_back(next());
         else if (a == "--seconds")
             o.seconds = std::stoi(next());
         else if (a == "--tone")
@@ -354,6 +367,12 @@ parseArgs(int argc, char** argv)
             o.lookupTimeout = std::stoi(next());
         else if (a == "--announce-for")
             o.announceFor = next();
+        else if (a == "--compat-13.7") {
+            o.compat137 = true;
+            o.legacyMode = dhtnet::LegacyMode::Enabled;
+            o.legacyModeName = "enabled";
+        } else if (a == "--dh-params")
+            o.dhParams = next();
         else if (a == "--connect-only")
             o.connectOnly = true;
         else if (a == "--invite-timeout")
@@ -961,6 +980,8 @@ struct Call
     Media media;
     std::string localIp;
     std::atomic_bool byeReceived {false};
+    std::atomic_bool inDialog {false};
+    std::mutex txMtx; // requests we originate in the dialog (CSeq order)
 
     void writeSip(const std::string& s, const std::string& what)
     {
@@ -1079,6 +1100,7 @@ struct Call
 
     void sendBye()
     {
+        std::lock_guard txLk(txMtx);
         std::ostringstream s;
         s << "BYE " << remoteTarget << " SIP/2.0\r\n";
         s << via();
@@ -1094,6 +1116,7 @@ struct Call
 
     void sendInfo(const std::string& body)
     {
+        std::lock_guard txLk(txMtx);
         std::ostringstream s;
         s << "INFO " << remoteTarget << " SIP/2.0\r\n";
         s << via();
@@ -1106,6 +1129,26 @@ struct Call
         s << "Content-Length: " << body.size() << "\r\n\r\n"
           << body;
         writeSip(s.str(), "INFO");
+        J("sip_sent").str("method", "INFO").str("content_type", "application/media_control+xml").str("body", body).emit();
+    }
+
+    void sendMessage(const std::string& ctype, const std::string& body)
+    {
+        std::lock_guard txLk(txMtx);
+        std::ostringstream s;
+        s << "MESSAGE " << remoteTarget << " SIP/2.0\r\n";
+        s << via();
+        s << "Max-Forwards: 70\r\n";
+        s << "From: " << fromHeader << "\r\n";
+        s << "To: " << toHeader << "\r\n";
+        s << "Call-ID: " << callId << "\r\n";
+        s << "CSeq: " << ++cseq << " MESSAGE\r\n";
+        s << "User-Agent: " << opt.userAgent << "\r\n";
+        s << "Content-Type: " << ctype << "\r\n";
+        s << "Content-Length: " << body.size() << "\r\n\r\n"
+          << body;
+        writeSip(s.str(), "MESSAGE");
+        J("sip_sent").str("method", "MESSAGE").str("content_type", ctype).str("body", body).emit();
     }
 
     void respond(const SipMsg& req, int code, const std::string& reason, const std::string& body = {},
@@ -1202,6 +1245,23 @@ main(int argc, char** argv)
     std::shared_ptr<dht::log::Logger> logger = opt.verbose ? dht::log::getStdLogger() : nullptr;
     fs::path cache = opt.identity / "cache";
     fs::create_directories(cache);
+
+    // TLS sessions load DIR/cache/dhParams (valid 3 days) or generate them, which takes seconds;
+    // an installed Jami has them cached. Make sure they are there before connecting.
+    auto dhPath = cache / "dhParams";
+    if (!opt.dhParams.empty() && !fs::exists(dhPath)) {
+        std::error_code ec;
+        fs::copy_file(opt.dhParams, dhPath, ec);
+        if (!ec)
+            fs::last_write_time(dhPath, fs::file_time_type::clock::now(), ec);
+    }
+    auto dhReady = std::async(std::launch::async, [dhPath] {
+        auto t = Clock::now();
+        bool cached = fs::exists(dhPath);
+        auto p = dhtnet::tls::DhParams::loadDhParams(dhPath);
+        J("dh_params").boolean("cached", cached).boolean("ok", (bool) p).num("ms", msSince(t)).emit();
+        return (bool) p;
+    });
 
     // asio context for dhtnet
     auto ioContext = std::make_shared<asio::io_context>();
@@ -1413,8 +1473,15 @@ main(int argc, char** argv)
                     std::lock_guard lk(call.mtx);
                     call.sipClosed = call.sipClosed; // wake
                     call.cv.notify_all();
+                } else if (line.rfind("sip ", 0) == 0) {
+                    if (call.inDialog)
+                        call.sendMessage("text/plain", line.substr(4));
+                    else
+                        J("command_error").str("command", line).str("message", "not in a call yet").emit();
                 } else if (line == "info") {
-                    if (call.sip)
+                    if (!call.inDialog)
+                        J("command_error").str("command", line).str("message", "not in a call yet").emit();
+                    else
                         call.sendInfo("<?xml version=\"1.0\" encoding=\"utf-8\" ?><media_control><vc_primitive>"
                                       "<to_encoder><mute_state=0/></to_encoder></vc_primitive></media_control>");
                 }
@@ -1436,6 +1503,15 @@ main(int argc, char** argv)
             std::this_thread::sleep_for(50ms);
         if (!announced)
             J("warning").str("message", "own certificate not announced yet").emit();
+    }
+
+    if (opt.compat137) {
+        // as OpenDHT < 3.7.2 did: our certificate at SHA1(pk) too, for a 13.7 callee
+        runner->put(identity.second->getId(),
+                    dht::Value {dht::CERTIFICATE_TYPE, *identity.second, 1},
+                    [](bool ok) { J("compat_cert_put").boolean("ok", ok).emit(); },
+                    {},
+                    true);
     }
 
     // Test helper: announce another identity's device, as AccountManager::startSync does.
@@ -1487,6 +1563,7 @@ main(int argc, char** argv)
     dht::InfoHash accountHash(opt.to);
     auto tLookup = Clock::now();
     std::vector<std::shared_ptr<dht::crypto::PublicKey>> devices;
+    std::vector<dht::InfoHash> deviceShortIds;
     std::set<dht::PkId> seen;
     int attempts = 0;
     auto lookupDeadline = std::min(deadline, tLookup + std::chrono::seconds(opt.lookupTimeout));
@@ -1503,8 +1580,10 @@ main(int argc, char** argv)
                     return true;
                 std::lock_guard lk(m);
                 if (dev.pk) {
-                    if (seen.emplace(dev.pk->getLongId()).second)
+                    if (seen.emplace(dev.pk->getLongId()).second) {
                         devices.push_back(dev.pk);
+                        deviceShortIds.push_back(dev.dev);
+                    }
                 } else
                     announcementsWithoutPk++;
                 return true;
@@ -1546,7 +1625,40 @@ main(int argc, char** argv)
         });
         std::unique_lock lk(m);
         cv.wait_until(lk, deadline, [&] { return done; });
+        bool atSha1 = false;
+        if (!peerCert && opt.compat137) {
+            // 13.7: the certificate is at the device's SHA-1 key id, value type 8
+            done = false;
+            auto devId = deviceShortIds.front();
+            lk.unlock();
+            runner->get(
+                devId,
+                [&, devId](const std::vector<std::shared_ptr<dht::Value>>& vals) {
+                    for (auto& v : vals) {
+                        try {
+                            auto c = std::make_shared<dht::crypto::Certificate>(v->data);
+                            if (c->getPublicKey().getId() == devId) {
+                                std::lock_guard lk2(m);
+                                peerCert = c;
+                                return false;
+                            }
+                        } catch (...) {
+                        }
+                    }
+                    return true;
+                },
+                [&](bool) {
+                    std::lock_guard lk2(m);
+                    done = true;
+                    cv.notify_all();
+                },
+                dht::Value::TypeFilter(dht::CERTIFICATE_TYPE));
+            lk.lock();
+            cv.wait_until(lk, deadline, [&] { return done; });
+            atSha1 = (bool) peerCert;
+        }
         J ev("cert_found");
+        ev.boolean("at_sha1", atSha1);
         ev.str("device_long", deviceLongId.toString()).boolean("found", (bool) peerCert).num("ms", msSince(tCert));
         if (peerCert) {
             ev.str("device", peerCert->getId().toString());
@@ -1559,6 +1671,8 @@ main(int argc, char** argv)
             fail("certificate", "no certificate at InfoHash::get(PkId) for device " + deviceLongId.toString(), 3);
         certStore->pinCertificate(peerCert);
     }
+
+    dhReady.wait();
 
     // 3. JamiAccount::requestSIPConnection
     tConnect = Clock::now();
@@ -1589,6 +1703,8 @@ main(int argc, char** argv)
         call.cv.wait_until(lk, deadline, [&] { return call.sip || call.sipClosed; });
         if (!call.sip) {
             lk.unlock();
+            if (linkUp)
+                J("channel").str("name", "sip").boolean("accepted", false).num("ms", msSince(tConnect)).emit();
             fail("connect",
                  linkUp ? "sip channel declined or closed" : "no connection (DHT request unanswered, ICE or TLS failed)",
                  4);
@@ -1695,6 +1811,10 @@ main(int argc, char** argv)
         .num("candidates", (long long) answer.candidates.size())
         .boolean("ice", !answer.ufrag.empty())
         .emit();
+
+    call.inDialog = true;
+    for (auto& text : opt.saySip)
+        call.sendMessage("text/plain", text);
 
     // 5. Media
     if (opt.media && call.media.initOk) {
