@@ -296,8 +296,9 @@ impl Shared {
                 let context = session::LinkContext {
                     room: room.clone(),
                     device: self.room.identity.device_id(),
+                    device_long_id: self.room.identity.device_long_id(),
                     conference: self.conference.clone(),
-                    caller_device: request.sender_id().to_string(),
+                    caller_device: request.sender.long_id(),
                     caller_is_moderator: admitted.moderator,
                     door: self.door(),
                     beacon_interval: Duration::from_secs(self.link.beacon_interval),

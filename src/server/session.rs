@@ -21,8 +21,9 @@ use super::room::{Admitted, Door};
 use crate::conference::event::RoomEvent;
 use crate::conference::info as conf_info;
 use crate::conference::order;
-use crate::identity::{AccountId, DeviceId};
+use crate::identity::{AccountId, DeviceId, DeviceLongId};
 use crate::net::ice::tcp::IceEvent;
+use crate::net::message_channel::{self, MessageReader};
 use crate::net::mux::{ChannelId, Multiplexer, MuxEvent};
 use crate::net::tls::peer_name;
 use crate::room::RoomName;
@@ -40,6 +41,8 @@ const MIN_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// `sip` channels open at once on one link.
 const MAX_SIP_CHANNELS: usize = 4;
+/// `msg:` channels open at once on one link (today's clients open one per link).
+const MAX_MESSAGE_CHANNELS: usize = 2;
 /// Calls at once on one link.
 const MAX_CALLS: usize = 4;
 /// Events from the calls' media queued for the link.
@@ -88,10 +91,12 @@ pub(super) struct LinkContext {
     pub(super) room: RoomName,
     /// Its device id (our SIP Contact).
     pub(super) device: DeviceId,
+    /// Its long id (the name of the `msg:` channel callers open to it).
+    pub(super) device_long_id: DeviceLongId,
     /// Its conference.
     pub(super) conference: RoomHandle,
-    /// The calling device's id.
-    pub(super) caller_device: String,
+    /// The calling device's long id (confInfo's `device`).
+    pub(super) caller_device: DeviceLongId,
     /// The caller is a moderator of the room.
     pub(super) caller_is_moderator: bool,
     /// The room's admission policy, applied again to every new call on the link.
@@ -116,6 +121,7 @@ pub(super) async fn serve(
     let LinkContext {
         room,
         device,
+        device_long_id,
         conference,
         caller_device,
         caller_is_moderator,
@@ -124,9 +130,13 @@ pub(super) async fn serve(
         requested_at,
     } = context;
     let room = &room;
-    let info =
-        CallerInfo { account: caller, device: caller_device, moderator: caller_is_moderator };
-    match Session::new(link, tls, room.clone(), device, info, conference.clone()) {
+    let info = CallerInfo {
+        account: caller,
+        device: caller_device.to_string(),
+        moderator: caller_is_moderator,
+    };
+    let ids = (device, device_long_id);
+    match Session::new(link, tls, room.clone(), ids, info, conference.clone()) {
         Ok(mut session) => {
             session.door = Some(door);
             session.requested_at = Some(requested_at);
@@ -155,6 +165,10 @@ struct Session {
     tls: ClientConnection,
     mux: Multiplexer,
     sip: HashMap<ChannelId, StreamParser>,
+    /// Open `msg:` channels: where today's clients send, and get, text messages.
+    messages: HashMap<ChannelId, MessageReader>,
+    /// `msg:` and our long id: the one `msg:` channel name we accept.
+    message_channel_name: String,
     room: RoomName,
     device: DeviceId,
     caller_info: CallerInfo,
@@ -185,7 +199,7 @@ impl Session {
         link: IceLink,
         config: Arc<rustls::ClientConfig>,
         room: RoomName,
-        device: DeviceId,
+        (device, device_long_id): (DeviceId, DeviceLongId),
         caller_info: CallerInfo,
         conference: RoomHandle,
     ) -> Result<Self, rustls::Error> {
@@ -195,6 +209,8 @@ impl Session {
             tls,
             mux: Multiplexer::new(),
             sip: HashMap::new(),
+            messages: HashMap::new(),
+            message_channel_name: format!("{}{device_long_id}", message_channel::SCHEME),
             room,
             device,
             caller_info,
@@ -312,20 +328,73 @@ impl Session {
         for event in events {
             match event {
                 MuxEvent::ChannelRequested { channel, name } => {
-                    if name == "sip" && self.sip.len() < MAX_SIP_CHANNELS {
-                        self.mux.accept(channel);
-                        self.sip.insert(channel, StreamParser::new(Limits::stream()));
-                        debug!(room = %self.room, caller_account = %self.caller_info.account, channel = channel.0, "sip channel open");
+                    self.on_channel_request(channel, &name)
+                }
+                MuxEvent::Data { channel, data } => {
+                    if self.messages.contains_key(&channel) {
+                        self.on_message_channel_bytes(channel, &data);
                     } else {
-                        self.mux.decline(channel);
-                        debug!(room = %self.room, caller_account = %self.caller_info.account, %name, "declined a channel");
+                        self.on_sip_bytes(channel, &data);
                     }
                 }
-                MuxEvent::Data { channel, data } => self.on_sip_bytes(channel, &data),
                 MuxEvent::ChannelClosed(channel) => {
                     self.sip.remove(&channel);
+                    self.messages.remove(&channel);
                 }
                 MuxEvent::PeerVersion(_) | MuxEvent::BeaconTimeout => {}
+            }
+        }
+    }
+
+    /// Answers a channel request at once (today's clients tear the link down when a request
+    /// waits 3 s): `sip` and our `msg:` are accepted up to their caps; everything else
+    /// (`svcdisc://query`, `swarm://…`, `git://…`, `data-transfer://…`, another device's
+    /// `msg:`) is declined.
+    fn on_channel_request(&mut self, channel: ChannelId, name: &str) {
+        let accepted = if name == "sip" && self.sip.len() < MAX_SIP_CHANNELS {
+            self.sip.insert(channel, StreamParser::new(Limits::stream()));
+            true
+        } else if name == self.message_channel_name && self.messages.len() < MAX_MESSAGE_CHANNELS {
+            self.messages.insert(channel, MessageReader::default());
+            true
+        } else {
+            false
+        };
+        if accepted {
+            self.mux.accept(channel);
+            debug!(room = %self.room, caller_account = %self.caller_info.account, channel = channel.0, %name, "channel open");
+        } else {
+            self.mux.decline(channel);
+            debug!(room = %self.room, caller_account = %self.caller_info.account, %name, "declined a channel");
+        }
+    }
+
+    /// Bytes on a `msg:` channel: text messages from a caller in a call become its chat in
+    /// the room; other types (read receipts, invitations) are not for a room.
+    fn on_message_channel_bytes(&mut self, channel: ChannelId, data: &[u8]) {
+        let Some(reader) = self.messages.get_mut(&channel) else { return };
+        let messages = match reader.push(data) {
+            Ok(messages) => messages,
+            Err(error) => {
+                warn!(room = %self.room, caller_account = %self.caller_info.account, %error, "unreadable msg: channel closed");
+                self.messages.remove(&channel);
+                self.mux.close(channel);
+                return;
+            }
+        };
+        for message in messages {
+            if message.content_type != message_channel::TEXT_PLAIN {
+                debug!(room = %self.room, caller_account = %self.caller_info.account, content_type = %message.content_type, "ignored a message");
+                continue;
+            }
+            // A link's calls all come from one device: its first call speaks for it.
+            let Some(call_id) = self.calls.keys().next().cloned() else {
+                info!(room = %self.room, caller_account = %self.caller_info.account, "text message from a caller not in a call: dropped");
+                continue;
+            };
+            let text = chat_text(message.content.as_bytes());
+            if !text.trim().is_empty() {
+                self.conference.chat_from(call_id, text);
             }
         }
     }
@@ -424,8 +493,7 @@ impl Session {
         };
         let media_type = content_type.as_deref().and_then(|value| value.split(';').next());
         if media_type.map(str::trim) == Some(CHAT_CONTENT_TYPE) {
-            let text: String =
-                String::from_utf8_lossy(request.body()).chars().take(MAX_CHAT_CHARS).collect();
+            let text = chat_text(request.body());
             if !text.trim().is_empty() {
                 self.conference.chat_from(call_id, text);
             }
@@ -486,7 +554,15 @@ impl Session {
                 self.send_message(&call_id, conf_info::CONTENT_TYPE, &body);
             }
             CallEvent::Chat { call_id, text } => {
-                self.send_message(&call_id, CHAT_CONTENT_TYPE, &text);
+                // Today's clients read texts on their msg: channel only (daemon 6dc1e47a69);
+                // 13.7 opens none and reads them as in-call SIP MESSAGEs.
+                let message = message_channel::encode(rand::random(), CHAT_CONTENT_TYPE, &text);
+                match self.messages.keys().next() {
+                    Some(channel) => {
+                        self.mux.send(*channel, &message);
+                    }
+                    None => self.send_message(&call_id, CHAT_CONTENT_TYPE, &text),
+                }
             }
             CallEvent::Hangup(call_id) => {
                 let local = self.link.local;
@@ -633,4 +709,10 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// An incoming chat text as the room passes it on: UTF-8 (invalid bytes replaced), at most
+/// [`MAX_CHAT_CHARS`] characters.
+fn chat_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).chars().take(MAX_CHAT_CHARS).collect()
 }

@@ -5,7 +5,8 @@
 //! stream, numbered globally (audio 1/2, video 3/4). The answer keeps the m-lines in order,
 //! takes Opus (`opus/48000/2`) and telephone-event for audio and the first of H264 or VP8 for
 //! video with the offer's payload types, mirrors the direction, and carries our own key,
-//! credentials and candidates. A stream we cannot take is refused with port 0.
+//! credentials and candidates. A stream we cannot take is refused with port 0, and so is a
+//! second stream of a kind (a shared screen's `m=audio` or `m=video` from today's clients).
 
 use std::fmt::Write as _;
 use std::io::Cursor;
@@ -131,12 +132,16 @@ pub struct OfferedStream {
     pub candidates: Vec<Candidate>,
     /// The offered port (0: the offerer disabled the stream).
     pub port: u16,
+    /// Another stream of a kind already taken (today's clients add an `m=audio` for a
+    /// shared screen's sound, and a second `m=video` for the screen): refused, since a
+    /// participant has one audio and one video stream here.
+    pub surplus: bool,
 }
 
 impl OfferedStream {
     /// Whether the stream can be taken.
     pub fn accepted(&self) -> bool {
-        self.port != 0 && self.codec.is_some() && self.key.is_some()
+        self.port != 0 && self.codec.is_some() && self.key.is_some() && !self.surplus
     }
 }
 
@@ -219,7 +224,15 @@ pub fn parse_offer(text: &str) -> Result<Offer, SdpError> {
             direction: Direction::parse(media),
             candidates,
             port,
+            surplus: false,
         });
+    }
+    for kind in [MediaKind::Audio, MediaKind::Video] {
+        let mut taken = false;
+        for stream in streams.iter_mut().filter(|s| s.kind == kind && s.accepted()) {
+            stream.surplus = taken;
+            taken = true;
+        }
     }
     if !streams.iter().any(|s| s.kind == MediaKind::Audio && s.accepted()) {
         return Err(SdpError::NothingAcceptable);

@@ -7,9 +7,13 @@
 
 use sipx_sip::{HeaderName, Method, Request, Response, ResponseBuilder, StatusCode};
 
-/// What the room says it is (not "Jami Daemon", which would switch callers to modes we do
-/// not implement: jami-protocol.md §6.3).
-pub const USER_AGENT: &str = concat!("rdv/", env!("CARGO_PKG_VERSION"));
+/// What the room says it is, in the form jamid reads abilities from (`SIPCall::
+/// setPeerUaVersion`, jami-protocol-2026.md §4): `Jami Daemon` and a version below every
+/// ability threshold, because the room has none of them yet: several streams per call
+/// (≥ 10.0.2), ICE kept across re-INVITEs (≥ 11.0.2; every re-INVITE gets new media here),
+/// per-stream ICE numbering (≥ 13.3.0) and several audio streams (≥ 13.11.0). The words after
+/// the version (no `-` there: jamid would cut the version at it) name the server.
+pub const USER_AGENT: &str = concat!("Jami Daemon 10.0.1 (rdv ", env!("CARGO_PKG_VERSION"), ")");
 /// The methods we take; MESSAGE and INFO must be listed or Jami sends neither.
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, MESSAGE";
 /// Largest SIP message a Jami peer accepts (`PJSIP_MAX_PKT_LEN`).

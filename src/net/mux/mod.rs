@@ -343,7 +343,7 @@ impl Multiplexer {
 }
 
 /// Whether a decode error only means that more bytes are needed.
-fn is_incomplete(error: &rmp_serde::decode::Error) -> bool {
+pub(crate) fn is_incomplete(error: &rmp_serde::decode::Error) -> bool {
     use rmp_serde::decode::Error;
     match error {
         Error::InvalidMarkerRead(io) | Error::InvalidDataRead(io) => {

@@ -119,3 +119,73 @@ fn unusable_streams_are_refused_with_port_zero_and_hopeless_offers_are_errors() 
     assert!(matches!(parse_offer("garbage"), Err(SdpError::Syntax(_))));
     assert!(parse_offer("").is_err());
 }
+
+/// Today's client sharing its screen with sound (daemon 63eb659bb0, 2117847382): camera and
+/// screen video, microphone and screen audio, on an IPv6-only host: `c=IN IP6`, IPv6 host
+/// candidates, numbered globally per stream.
+const OFFER_2026_SCREEN_SHARE: &str = "v=0\r\n\
+o=- 1 0 IN IP6 2001:db8::1\r\n\
+s=-\r\n\
+c=IN IP6 2001:db8::1\r\n\
+t=0 0\r\n\
+a=ice-ufrag:u2026\r\n\
+a=ice-pwd:p2026p2026p2026p2026p2026\r\n\
+m=audio 40000 RTP/SAVP 111\r\n\
+a=rtpmap:111 opus/48000/2\r\n\
+a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\r\n\
+a=candidate:H1 1 UDP 2130706431 2001:db8::1 40000 typ host\r\n\
+a=candidate:H1 2 UDP 2130706430 2001:db8::1 40001 typ host\r\n\
+a=label:audio_0\r\n\
+m=video 40002 RTP/SAVP 96\r\n\
+a=rtpmap:96 H264/90000\r\n\
+a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\r\n\
+a=candidate:H1 3 UDP 2130706431 2001:db8::1 40002 typ host\r\n\
+a=candidate:H1 4 UDP 2130706430 2001:db8::1 40003 typ host\r\n\
+a=label:video_0\r\n\
+m=video 40004 RTP/SAVP 96\r\n\
+a=rtpmap:96 H264/90000\r\n\
+a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\r\n\
+a=candidate:H1 5 UDP 2130706431 2001:db8::1 40004 typ host\r\n\
+a=label:video_1\r\n\
+m=audio 40006 RTP/SAVP 111\r\n\
+a=rtpmap:111 opus/48000/2\r\n\
+a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\r\n\
+a=candidate:H1 7 UDP 2130706431 2001:db8::1 40006 typ host\r\n\
+a=label:audio_1\r\n";
+
+#[test]
+fn a_screen_share_offer_from_todays_client_keeps_one_audio_and_one_video() {
+    let offer = parse_offer(OFFER_2026_SCREEN_SHARE).unwrap();
+    let taken: Vec<_> = offer.streams.iter().map(|s| (s.kind, s.accepted())).collect();
+    assert_eq!(
+        taken,
+        [
+            (MediaKind::Audio, true),
+            (MediaKind::Video, true),
+            (MediaKind::Video, false),
+            (MediaKind::Audio, false)
+        ]
+    );
+    let first = &offer.streams[0].candidates;
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|c| c.address.is_ipv6()), "{first:?}");
+    assert_eq!(offer.streams[2].candidates[0].component, 1, "stream 2's component 5 is its RTP");
+    // Refused in place, with port 0, in the offer's order.
+    let answer = write_answer(
+        &offer,
+        &[Some(local(50000, 1)), Some(local(50002, 2)), None, None],
+        "ours",
+        "ourpasswordourpassword",
+        1,
+    );
+    let lines: Vec<&str> = answer.lines().filter(|line| line.starts_with("m=")).collect();
+    assert_eq!(
+        lines,
+        [
+            "m=audio 50000 RTP/SAVP 111",
+            "m=video 50002 RTP/SAVP 96",
+            "m=video 0 RTP/SAVP 96",
+            "m=audio 0 RTP/SAVP 111"
+        ]
+    );
+}

@@ -84,3 +84,25 @@ fn an_answered_invite_gets_trying_ringing_and_ok_with_the_sdp() {
     let rejected = reject(&request(INVITE), 488, "Not Acceptable Here", "t");
     assert_eq!(response(&rejected[1]).status.code(), 488);
 }
+
+/// jamid's reading of a peer's User-Agent (`SIPCall::setPeerUaVersion`): the version after
+/// "Jami Daemon ", cut at the first '-', else at the first ' '.
+fn jamid_version(user_agent: &str) -> Option<Vec<u32>> {
+    let rest = &user_agent[user_agent.find("Jami Daemon ")? + "Jami Daemon ".len()..];
+    let version = match rest.find('-') {
+        Some(at) => &rest[..at],
+        None => &rest[..rest.find(' ')?],
+    };
+    version.split('.').map(|part| part.parse().ok()).collect()
+}
+
+#[test]
+fn jamid_reads_a_version_below_every_ability_we_lack() {
+    let version = jamid_version(USER_AGENT).expect("parsable as jamid parses it");
+    assert_eq!(version, [10, 0, 1]);
+    // multi-stream, ICE reuse in re-INVITE, multi-ICE, multi-audio (sipcall.cpp thresholds)
+    for threshold in [[10, 0, 2], [11, 0, 2], [13, 3, 0], [13, 11, 0]] {
+        assert!(version.as_slice() < threshold.as_slice(), "{threshold:?}");
+    }
+    assert!(USER_AGENT.contains("rdv"));
+}

@@ -1,0 +1,92 @@
+//! Jami's `msg:<device>` channel (daemon 16.0 `MessageChannelHandler`,
+//! jami-protocol-2026.md §6), sans-IO: today's clients open it on every new device link and
+//! send their text messages there, no longer as SIP MESSAGE. Both directions carry a stream of
+//! msgpack maps `{"id": u64, "t": type, "c": content, "req": nil}`.
+
+use std::io::Cursor;
+
+use serde::{Deserialize, Serialize};
+
+use super::mux::is_incomplete;
+
+/// The scheme of the channel's name; the rest is the long id of the device asked for.
+pub const SCHEME: &str = "msg:";
+/// The type of a plain text message.
+pub const TEXT_PLAIN: &str = "text/plain";
+/// Largest message accepted (what the daemon packs at most, `UINT16_MAX`), and so the most
+/// bytes buffered while one arrives.
+pub const MAX_MESSAGE: usize = u16::MAX as usize;
+
+/// One message.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ChannelMessage {
+    /// The sender's id for it (used for delivery receipts).
+    pub id: u64,
+    /// Its MIME type: `text/plain`, or IMDN, invitations, ... which a room does not read.
+    #[serde(rename = "t", default)]
+    pub content_type: String,
+    /// Its content.
+    #[serde(rename = "c", default)]
+    pub content: String,
+}
+
+/// The wire form: the daemon's `MSGPACK_DEFINE_MAP(id, t, c, req)`, `req` empty.
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    id: u64,
+    t: &'a str,
+    c: &'a str,
+    req: Option<()>,
+}
+
+/// Why a channel's stream was given up (the sender is at fault; close the channel).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageChannelError {
+    /// Not a stream of message maps.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// A message larger than [`MAX_MESSAGE`].
+    #[error("message over {MAX_MESSAGE} bytes")]
+    Oversized,
+}
+
+/// The bytes of `content` of type `content_type` as a message with id `id`.
+pub fn encode(id: u64, content_type: &str, content: &str) -> Vec<u8> {
+    let message = WireMessage { id, t: content_type, c: content, req: None };
+    // Invariant: serialising this plain struct into a Vec cannot fail.
+    rmp_serde::to_vec_named(&message)
+        .unwrap_or_else(|error| unreachable!("msgpack encoding failed: {error}"))
+}
+
+/// Reads the messages of one channel as its bytes arrive, in any cuts.
+#[derive(Debug, Default)]
+pub struct MessageReader {
+    input: Vec<u8>,
+}
+
+impl MessageReader {
+    /// Feeds bytes of the channel; returns the messages completed by them.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<ChannelMessage>, MessageChannelError> {
+        self.input.extend_from_slice(bytes);
+        let mut messages = Vec::new();
+        let mut consumed = 0;
+        while consumed < self.input.len() {
+            let mut cursor = Cursor::new(&self.input[consumed..]);
+            let mut deserializer = rmp_serde::Deserializer::new(&mut cursor);
+            match ChannelMessage::deserialize(&mut deserializer) {
+                Ok(message) => messages.push(message),
+                Err(error) if is_incomplete(&error) => break,
+                Err(error) => return Err(MessageChannelError::Malformed(error.to_string())),
+            }
+            consumed += usize::try_from(cursor.position()).unwrap_or(usize::MAX);
+        }
+        self.input.drain(..consumed.min(self.input.len()));
+        if self.input.len() > MAX_MESSAGE {
+            return Err(MessageChannelError::Oversized);
+        }
+        Ok(messages)
+    }
+}
+
+#[cfg(test)]
+mod tests;
