@@ -1,4 +1,5 @@
-//! Our DHT node against real OpenDHT 2.4.12 nodes (Debian's python3-opendht) on loopback.
+//! Our DHT node against real OpenDHT nodes on loopback, of both generations: 2.4.12 (Debian's
+//! python3-opendht and dhtnode, jamid 13.7's) and 4.3.1 (today's Jami's, scripts/build-peers).
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -8,8 +9,8 @@ mod python_peer;
 
 use std::time::Duration;
 
-use common::{prerequisite, runs};
-use python_peer::{PYTHON, PythonPeer, free_udp_port};
+use common::{peers_dir, prerequisite, runs};
+use python_peer::{OpenDht, PythonPeer, free_udp_port};
 use rdv::dht::InfoHash;
 use rdv::dht::driver::{DriverConfig, spawn};
 use rdv::dht::node::{Event, NodeConfig};
@@ -45,13 +46,18 @@ async fn wait_event(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_node_and_opendht_nodes_exchange_values() {
-    if !prerequisite("python3-opendht", runs(PYTHON, &["-c", "import opendht"])) {
-        return;
+    for generation in OpenDht::available() {
+        eprintln!("--- OpenDHT {generation:?}");
+        exchange_values(generation).await;
     }
+}
+
+async fn exchange_values(generation: OpenDht) {
     // Two real OpenDHT nodes, then ours joining through the first.
-    let mut first = PythonPeer::start(free_udp_port(), &[]);
+    let mut first = PythonPeer::start_with(generation, free_udp_port(), &[]);
     let first_address = first.address();
-    let mut second = PythonPeer::start(free_udp_port(), std::slice::from_ref(&first_address));
+    let mut second =
+        PythonPeer::start_with(generation, free_udp_port(), std::slice::from_ref(&first_address));
     let config = DriverConfig {
         node: NodeConfig::new(InfoHash::of(&rand::random::<[u8; 20]>())),
         port: 0,
@@ -90,13 +96,34 @@ async fn our_node_and_opendht_nodes_exchange_values() {
     let got = second.command(json!({"cmd": "get", "key": key.to_string()}));
     assert_eq!(got["values"][0]["data"], hex::encode(&big));
 
+    // A device certificate at the hash of its long id, where OpenDHT ≥ 3.5 puts it: 4.3.1
+    // stores it there, 2.4.12 refuses it (only its SHA-1 id is a certificate's key there).
+    let chain = include_str!("data/opendht-2.4.12-chain.pem");
+    let leaf = rdv::identity::verify_device_chain(chain).unwrap();
+    let key = InfoHash::from(leaf.device_long_id());
+    let certificate = Value::new(
+        1,
+        Content::Clear {
+            body: Body::new(ValueType::CERTIFICATE, rdv::dht::value::certificate_data(chain)),
+            signature: None,
+        },
+    );
+    let mut announce = dht.announce(key, certificate, false).await.unwrap();
+    wait_event(&mut announce.events, |e| matches!(e, Event::Announced { .. })).await;
+    let got = second.command(json!({"cmd": "get", "key": key.to_string()}));
+    let stored = got["values"].as_array().unwrap().len();
+    match generation {
+        OpenDht::V4_3 => assert_eq!(stored, 1, "4.3.1 stores it: {got}"),
+        OpenDht::V2_4 => assert_eq!(stored, 0, "2.4.12 refuses it: {got}"),
+    }
+
     let status = dht.status().await.unwrap();
     assert!(status.connected);
     assert!(status.good_nodes.0 >= 2, "{status:?}");
     assert_eq!(status.stats.undecodable, 0, "every OpenDHT message decoded: {status:?}");
 }
 
-/// A `dhtnode` process (Debian's OpenDHT 2.4.12 command-line node), killed on drop.
+/// A `dhtnode` process (OpenDHT's command-line node), killed on drop.
 struct DhtNode(std::process::Child);
 
 impl Drop for DhtNode {
@@ -108,13 +135,32 @@ impl Drop for DhtNode {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_node_joins_through_dhtnode() {
-    if !prerequisite("dhtnode (Debian dhtnode)", runs("dhtnode", &["--help"]))
-        || !prerequisite("python3-opendht", runs(PYTHON, &["-c", "import opendht"]))
-    {
-        return;
+    for generation in OpenDht::available() {
+        let dhtnode = match generation {
+            OpenDht::V2_4 => "dhtnode".to_owned(),
+            OpenDht::V4_3 => {
+                let built = peers_dir().map(|dir| dir.join("prefix/bin/dhtnode"));
+                let built = built.filter(|path| path.is_file());
+                if !prerequisite(
+                    "OpenDHT 4.3.1's dhtnode (bash scripts/build-peers)",
+                    built.is_some(),
+                ) {
+                    continue;
+                }
+                built.unwrap().display().to_string()
+            }
+        };
+        if !prerequisite("dhtnode", runs(&dhtnode, &["--help"])) {
+            continue;
+        }
+        eprintln!("--- {dhtnode} with OpenDHT {generation:?} peers");
+        join_through_dhtnode(&dhtnode, generation).await;
     }
+}
+
+async fn join_through_dhtnode(dhtnode: &str, generation: OpenDht) {
     let port = free_udp_port();
-    let child = std::process::Command::new("dhtnode")
+    let child = std::process::Command::new(dhtnode)
         .args(["-s", "-p", &port.to_string()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -128,7 +174,8 @@ async fn our_node_joins_through_dhtnode() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let bootstrap = format!("127.0.0.1:{port}");
-    let mut python = PythonPeer::start(free_udp_port(), std::slice::from_ref(&bootstrap));
+    let mut python =
+        PythonPeer::start_with(generation, free_udp_port(), std::slice::from_ref(&bootstrap));
     let node = NodeConfig::new(InfoHash::of(&rand::random::<[u8; 20]>()));
     let (dht, _task) =
         spawn(DriverConfig { node, port: 0, ipv6: false, bootstrap: vec![bootstrap] })

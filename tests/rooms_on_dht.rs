@@ -11,8 +11,8 @@ mod server;
 
 use std::time::SystemTime;
 
-use common::{Rdv, prerequisite, runs, wait_announced};
-use python_peer::{PYTHON, PythonPeer, free_udp_port};
+use common::{Rdv, wait_announced};
+use python_peer::{OpenDht, PythonPeer, free_udp_port};
 use rdv::dht::InfoHash;
 use rdv::dht::crypto::{PrivateKey, PublicKey};
 use rdv::dht::driver::{DriverConfig, spawn};
@@ -25,15 +25,19 @@ use server::Server;
 
 #[test]
 fn a_room_is_published_and_takes_verified_requests() {
-    if !prerequisite("python3-opendht", runs(PYTHON, &["-c", "import opendht"])) {
-        return;
+    for generation in OpenDht::available() {
+        eprintln!("--- OpenDHT {generation:?}");
+        published_and_takes_requests(generation);
     }
+}
+
+fn published_and_takes_requests(generation: OpenDht) {
     let rdv = Rdv::new();
     let room = rdv.run(&["room", "create", "lobby", "--json"]).json();
     let jami_id: InfoHash = room["jami_id"].as_str().unwrap().parse().unwrap();
     let device_id: InfoHash = room["device_id"].as_str().unwrap().parse().unwrap();
 
-    let mut opendht = PythonPeer::start(free_udp_port(), &[]);
+    let mut opendht = PythonPeer::start_with(generation, free_udp_port(), &[]);
     let mut server = Server::start(&rdv, &[], &opendht.address());
     server.wait_for(&["room listening for calls on the DHT", "lobby"]);
     server.wait_for(&["device announcement stored on the DHT"]);
@@ -58,6 +62,20 @@ fn a_room_is_published_and_takes_verified_requests() {
     let data = hex::decode(got["values"][0]["data"].as_str().unwrap()).unwrap();
     let pem: serde_bytes::ByteBuf = rmp_serde::from_slice(&data).unwrap();
     assert_eq!(std::str::from_utf8(&pem).unwrap(), room["certificate_chain_pem"].as_str().unwrap());
+    // ... and at the hash of its long id, where today's callers look (OpenDHT 2.4.12 nodes
+    // refuse to keep it there; 4.3.1 nodes keep it).
+    if generation == OpenDht::V4_3 {
+        let long_id: rdv::identity::DeviceLongId =
+            room["device_long_id"].as_str().unwrap().parse().unwrap();
+        let key = InfoHash::from(long_id);
+        let got = opendht.command(json!({"cmd": "get", "key": key.to_string()}));
+        let data = hex::decode(got["values"][0]["data"].as_str().unwrap()).unwrap();
+        let pem: serde_bytes::ByteBuf = rmp_serde::from_slice(&data).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&pem).unwrap(),
+            room["certificate_chain_pem"].as_str().unwrap()
+        );
+    }
 
     // A caller, built as jamid builds one: its own chain on the DHT, then a request sealed
     // to the room's device and signed by the caller's device, at the room's peer key.

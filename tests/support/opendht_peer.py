@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""A real OpenDHT 2.4.12 node (Debian's python3-opendht) driven by JSON lines, for tests.
+"""A real OpenDHT node driven by JSON lines, for tests: 2.4.12 (Debian's python3-opendht), or
+4.3.1 (scripts/build-peers' bindings, first on PYTHONPATH).
 
 Usage: opendht_peer.py PORT [--no-rate-limit] [BOOTSTRAP_HOST:PORT ...]
 Prints {"ready": true, "node_id": ..., "port": ...} once running, then answers one JSON line per
@@ -26,13 +27,24 @@ def say(obj):
         sys.stdout.flush()
 
 
+def owner_id(value):
+    # 2.4 gives the owner's id (an InfoHash), 4.x its public key.
+    owner = value.owner
+    return str(owner.getId() if hasattr(owner, "getLongId") else owner)
+
+
+def hex_id(node_id):
+    # 2.4 gives the node id as hex bytes, 4.x as an InfoHash.
+    return node_id.decode() if isinstance(node_id, bytes) else str(node_id)
+
+
 def describe(value, signed):
-    # The binding dereferences a null owner on unsigned values (segfault): ask only when the
-    # caller says the values are signed.
+    # The 2.4 binding dereferences a null owner on unsigned values (segfault): ask only when
+    # the caller says the values are signed.
     return {
         "id": value.id,
         "data": bytes(value.data).hex(),
-        "owner": str(value.owner) if signed else None,
+        "owner": owner_id(value) if signed else None,
         "user_type": value.user_type,
     }
 
@@ -49,7 +61,7 @@ def main():
     for address in arguments:
         host, bport = address.rsplit(":", 1)
         node.bootstrap(host, bport)
-    say({"ready": True, "node_id": node.getNodeId().decode(), "port": port})
+    say({"ready": True, "node_id": hex_id(node.getNodeId()), "port": port, "version": getattr(dht, "version", lambda: "2.4")()})
     for line in sys.stdin:
         command = json.loads(line)
         name = command["cmd"]

@@ -1,4 +1,6 @@
-//! A python3-opendht node driven by tests/support/opendht_peer.py, for the real-peer tests.
+//! A real OpenDHT node driven by tests/support/opendht_peer.py, for the real-peer tests: 2.4.12
+//! (Debian's python3-opendht, what jamid 13.7 runs) or 4.3.1 (today's Jami; the bindings that
+//! scripts/build-peers builds).
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -14,7 +16,60 @@ const WAIT: Duration = Duration::from_secs(20);
 
 pub const PYTHON: &str = "/usr/bin/python3";
 
-/// A python3-opendht node driven by tests/support/opendht_peer.py.
+/// Which OpenDHT a peer runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenDht {
+    /// 2.4.12, Debian bookworm's (jamid 13.7's generation).
+    V2_4,
+    /// 4.3.1, today's Jami's pin, built by scripts/build-peers.
+    V4_3,
+}
+
+impl OpenDht {
+    /// The generations to test against: both, each only once its binding imports. A missing
+    /// one is skipped loudly, and fails the run under CI.
+    pub fn available() -> Vec<Self> {
+        [Self::V2_4, Self::V4_3]
+            .into_iter()
+            .filter(|generation| {
+                let what = match generation {
+                    Self::V2_4 => "python3-opendht (OpenDHT 2.4.12)",
+                    Self::V4_3 => "OpenDHT 4.3.1's Python bindings (bash scripts/build-peers)",
+                };
+                crate::common::prerequisite(what, generation.imports())
+            })
+            .collect()
+    }
+
+    /// The PYTHONPATH its binding needs.
+    fn python_path(self) -> Option<std::path::PathBuf> {
+        match self {
+            Self::V2_4 => None,
+            Self::V4_3 => crate::common::peers_dir().map(|dir| dir.join("prefix/python")),
+        }
+    }
+
+    fn python(self) -> Command {
+        let mut command = Command::new(PYTHON);
+        match self.python_path() {
+            Some(path) => command.env("PYTHONPATH", path),
+            None => command.env_remove("PYTHONPATH"),
+        };
+        command
+    }
+
+    fn imports(self) -> bool {
+        if self == Self::V4_3 && self.python_path().is_none() {
+            return false;
+        }
+        let check =
+            "import opendht, sys; sys.exit(0 if hasattr(opendht, 'version') == WANT else 1)"
+                .replace("WANT", if self == Self::V4_3 { "True" } else { "False" });
+        self.python().args(["-c", &check]).output().is_ok_and(|output| output.status.success())
+    }
+}
+
+/// An OpenDHT node driven by tests/support/opendht_peer.py.
 pub struct PythonPeer {
     child: Child,
     stdin: ChildStdin,
@@ -23,9 +78,16 @@ pub struct PythonPeer {
 }
 
 impl PythonPeer {
+    /// A 2.4.12 node.
     pub fn start(port: u16, bootstrap: &[String]) -> Self {
+        Self::start_with(OpenDht::V2_4, port, bootstrap)
+    }
+
+    /// A node of `generation`.
+    pub fn start_with(generation: OpenDht, port: u16, bootstrap: &[String]) -> Self {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/opendht_peer.py");
-        let mut child = Command::new(PYTHON)
+        let mut child = generation
+            .python()
             .arg(script)
             .arg(port.to_string())
             .args(bootstrap)
