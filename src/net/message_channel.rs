@@ -50,6 +50,15 @@ pub enum MessageChannelError {
     Oversized,
 }
 
+/// Largest message id: jamid draws them from 1 to 2^53 (`JAMI_ID_MAX_VAL`), which clients
+/// can carry as JSON numbers.
+const MAX_ID: u64 = 1 << 53;
+
+/// A new message id, as jamid draws them.
+pub fn new_id() -> u64 {
+    rand::random_range(1..=MAX_ID)
+}
+
 /// The bytes of `content` of type `content_type` as a message with id `id`.
 pub fn encode(id: u64, content_type: &str, content: &str) -> Vec<u8> {
     let message = WireMessage { id, t: content_type, c: content, req: None };

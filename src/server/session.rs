@@ -556,7 +556,8 @@ impl Session {
             CallEvent::Chat { call_id, text } => {
                 // Today's clients read texts on their msg: channel only (daemon 6dc1e47a69);
                 // 13.7 opens none and reads them as in-call SIP MESSAGEs.
-                let message = message_channel::encode(rand::random(), CHAT_CONTENT_TYPE, &text);
+                let message =
+                    message_channel::encode(message_channel::new_id(), CHAT_CONTENT_TYPE, &text);
                 match self.messages.keys().next() {
                     Some(channel) => {
                         self.mux.send(*channel, &message);

@@ -118,9 +118,9 @@ pub async fn wait_announced(events: &mut tokio::sync::mpsc::Receiver<rdv::dht::n
 }
 
 /// The test peers `scripts/build-peers` made (today's OpenDHT, dhtnet and the dhtnet caller):
-/// `$RDV_PEERS`, else the last build in the default cache. `None` when not built.
+/// `$PEERS_DIR`, else the last build in the default cache. `None` when not built.
 pub fn peers_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("RDV_PEERS")
+    let dir = std::env::var_os("PEERS_DIR")
         .map_or_else(|| PathBuf::from("/var/cache/rdv-peers/current"), PathBuf::from);
     dir.join("done").is_file().then_some(dir)
 }

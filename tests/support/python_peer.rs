@@ -49,7 +49,8 @@ impl OpenDht {
         }
     }
 
-    fn python(self) -> Command {
+    /// The interpreter, with the generation's binding first on its path.
+    pub fn python(self) -> Command {
         let mut command = Command::new(PYTHON);
         match self.python_path() {
             Some(path) => command.env("PYTHONPATH", path),

@@ -77,3 +77,10 @@ fn hostile_streams_end_the_channel_without_holding_memory() {
     packed[at] = 0xff;
     assert!(MessageReader::default().push(&packed).is_err());
 }
+
+#[test]
+fn ids_are_drawn_as_jamid_draws_them() {
+    for _ in 0..1000 {
+        assert!((1..=1 << 53).contains(&new_id()));
+    }
+}

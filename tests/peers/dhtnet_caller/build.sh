@@ -5,11 +5,12 @@
 # static libs, gnutls, libupnp, natpmp, ...) come from `pkg-config --static`, as dhtnet's own
 # tools get them through CMake.
 #
-#   PREFIX=/tmp/peers-build/prefix ./build.sh [OUT]      (OUT defaults to ./build/dhtnet_caller)
+#   PREFIX=/tmp/peers-build/prefix ./build.sh [OUT]   (OUT defaults to <repo>/target/peers/dhtnet_caller,
+#                                                      which git ignores)
 set -euo pipefail
 : "${PREFIX:=/tmp/peers-build/prefix}"
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUT=${1:-$HERE/build/dhtnet_caller}
+OUT=${1:-${CARGO_TARGET_DIR:-$HERE/../../../target}/peers/dhtnet_caller}
 mkdir -p "$(dirname "$OUT")"
 export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 for pc in dhtnet opendht libpjproject; do
@@ -24,4 +25,4 @@ nice -n 10 ${CXX:-g++} -std=c++17 -O2 -g -Wall $DEFS \
     -L"$PREFIX/lib" -Wl,-rpath,"$PREFIX/lib" \
     $(pkg-config --static --libs dhtnet) \
     -lfmt -lpthread
-echo "built $OUT"
+echo "built $(readlink -f "$OUT")"

@@ -122,6 +122,11 @@ struct J
         s += "," + jstr(k) + ":" + std::to_string(v);
         return *this;
     }
+    J& unum(std::string_view k, unsigned long long v)
+    {
+        s += "," + jstr(k) + ":" + std::to_string(v);
+        return *this;
+    }
     J& dbl(std::string_view k, double v)
     {
         char b[64];
@@ -281,6 +286,10 @@ struct Options
     bool waitAnnounce {true};
     bool connectOnly {false};
     bool compat137 {false};
+    bool prepare {false};
+    int calls {1};
+    bool closeSip {false};
+    double pause {1};
     fs::path dhParams;
     fs::path announceFor;
     int inviteTimeout {30};
@@ -295,9 +304,13 @@ usage()
             "  --bootstrap HOST:PORT DHT bootstrap node (network 0)\n"
             "  --to ID               callee Jami ID (40 hex)\n"
             "  --legacy-mode M       disabled (default, daemon 16.0.0) | supported | enabled\n"
-            "  --say TEXT            text sent on the msg: channel once it is accepted (repeatable)\n"
+            "  --say TEXT            text sent on the msg: channel once the call is answered (repeatable)\n"
             "  --say-sip TEXT        text sent as an in-dialog SIP MESSAGE text/plain after the ACK (repeatable)\n"
             "  --seconds N           stay N seconds in the call after the 200 OK, then BYE (default 5)\n"
+            "  --calls N             N calls one after the other on the same link (default 1), --pause S apart\n"
+            "                        (default 1); jamid reuses an open sip channel, else asks the link for one\n"
+            "  --close-sip           with --calls: close the sip channel after each call, so that the next one\n"
+            "                        asks the open link for a new channel (ConnectDeviceOptions.channelTimeout 3 s)\n"
             "  --tone HZ             send a sine tone at -6 dBFS (Opus); 0 = silence (default)\n"
             "  --listen-for HZ       print the received level at HZ once per second (repeatable)\n"
             "  --no-media            no media ICE/SRTP/Opus (offer still carries an SDP)\n"
@@ -308,6 +321,7 @@ usage()
             "                        (lets a dnc peer be called by its 'account' id)\n"
             "  --compat-13.7         NOT today's Jami: reach a 13.7-protocol callee (legacy peer: key, certificate\n"
             "                        at SHA1(pk) as a fallback, own certificate also put at SHA1(pk))\n"
+            "  --prepare             only create the identity and DIR/cache/dhParams, then exit (needs --identity)\n"
             "  --dh-params FILE      copy FILE (a dhtnet dhParams cache file) into DIR/cache when missing; an\n"
             "                        installed Jami has its DH parameters cached, generating them takes seconds\n"
             "  --connect-only        stop after the channels (sip, msg:, svcdisc) and --say; no INVITE (for a dnc peer)\n"
@@ -371,7 +385,15 @@ parseArgs(int argc, char** argv)
             o.compat137 = true;
             o.legacyMode = dhtnet::LegacyMode::Enabled;
             o.legacyModeName = "enabled";
-        } else if (a == "--dh-params")
+        } else if (a == "--calls")
+            o.calls = std::max(1, std::stoi(next()));
+        else if (a == "--close-sip")
+            o.closeSip = true;
+        else if (a == "--pause")
+            o.pause = std::stod(next());
+        else if (a == "--prepare")
+            o.prepare = true;
+        else if (a == "--dh-params")
             o.dhParams = next();
         else if (a == "--connect-only")
             o.connectOnly = true;
@@ -397,6 +419,8 @@ parseArgs(int argc, char** argv)
             fail("args", "unknown argument " + a, 64);
         }
     }
+    if (o.prepare && !o.identity.empty())
+        return o;
     if (o.identity.empty() || o.bootstrap.empty() || o.to.empty()) {
         usage();
         fail("args", "--identity, --bootstrap and --to are required", 64);
@@ -904,7 +928,7 @@ sendChatMessage(const std::shared_ptr<dhtnet::ChannelSocket>& sock, const std::s
     std::error_code ec;
     auto n = sock->write(reinterpret_cast<const uint8_t*>(buffer.data()), buffer.size(), ec);
     J("message_sent")
-        .num("id", (long long) id)
+        .unum("id", (unsigned long long) id)
         .str("type", "text/plain")
         .str("text", text)
         .boolean("ok", !ec && n == buffer.size())
@@ -933,7 +957,7 @@ attachMsgReader(const std::shared_ptr<dhtnet::ChannelSocket>& sock)
                         std::string k(kv.key.via.str.ptr, kv.key.via.str.size);
                         auto& v = kv.val;
                         if (k == "id" && v.type == msgpack::type::POSITIVE_INTEGER)
-                            ev.num("id", (long long) v.via.u64);
+                            ev.unum("id", (unsigned long long) v.via.u64);
                         else if (k == "t" && (v.type == msgpack::type::STR || v.type == msgpack::type::BIN))
                             ev.str("type", std::string(v.via.str.ptr, v.via.str.size));
                         else if (k == "c" && (v.type == msgpack::type::STR || v.type == msgpack::type::BIN))
@@ -977,11 +1001,28 @@ struct Call
     std::string sdpOffer;
     unsigned sdpVersion {0};
 
-    Media media;
+    std::unique_ptr<Media> mediaPtr {std::make_unique<Media>()};
+    std::vector<std::unique_ptr<Media>> pastMedia; // kept alive: their ICE callbacks may still run
+    Media& media() { return *mediaPtr; }
     std::string localIp;
     std::atomic_bool byeReceived {false};
     std::atomic_bool inDialog {false};
     std::mutex txMtx; // requests we originate in the dialog (CSeq order)
+    std::atomic_bool said {false};
+
+    // --say texts go on msg: once the call is up (or at once with --connect-only)
+    void maybeSay()
+    {
+        std::shared_ptr<dhtnet::ChannelSocket> s;
+        {
+            std::lock_guard lk(mtx);
+            s = msg;
+        }
+        if (!s || !(inDialog || opt.connectOnly) || said.exchange(true))
+            return;
+        for (auto& text : opt.say)
+            sendChatMessage(s, text);
+    }
 
     void writeSip(const std::string& s, const std::string& what)
     {
@@ -1010,14 +1051,14 @@ struct Call
         int rtpPort = 0, rtcpPort = 0;
         std::vector<std::string> c1, c2;
         std::string ufrag, pwd;
-        if (media.ice && media.initOk) {
-            auto a = media.ice->getLocalAttributes();
+        if (media().ice && media().initOk) {
+            auto a = media().ice->getLocalAttributes();
             ufrag = a.ufrag;
             pwd = a.pwd;
-            c1 = media.ice->getLocalCandidates(1);
-            c2 = media.ice->getLocalCandidates(2);
-            rtpPort = media.ice->getLocalAddress(1).getPort();
-            rtcpPort = media.ice->getLocalAddress(2).getPort();
+            c1 = media().ice->getLocalCandidates(1);
+            c2 = media().ice->getLocalCandidates(2);
+            rtpPort = media().ice->getLocalAddress(1).getPort();
+            rtcpPort = media().ice->getLocalAddress(2).getPort();
         }
         if (!rtpPort) {
             // jamid takes a port in its audio range and port+1 for RTCP
@@ -1040,7 +1081,7 @@ struct Call
         s << "a=fmtp:101 0-15\r\n";
         s << "a=rtcp:" << rtcpPort << " IN " << ipType << " " << localIp << "\r\n";
         s << "a=sendrecv\r\n";
-        s << "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" << media.localKeyB64 << "\r\n";
+        s << "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" << media().localKeyB64 << "\r\n";
         if (opt.label)
             s << "a=label:audio_0\r\n";
         for (auto& c : c1)
@@ -1263,6 +1304,13 @@ main(int argc, char** argv)
         return (bool) p;
     });
 
+    if (opt.prepare) {
+        dhReady.wait();
+        J("prepared").str("identity", opt.identity.string()).emit();
+        fflush(stdout);
+        _exit(0);
+    }
+
     // asio context for dhtnet
     auto ioContext = std::make_shared<asio::io_context>();
     auto work = asio::make_work_guard(*ioContext);
@@ -1380,8 +1428,7 @@ main(int argc, char** argv)
                         std::lock_guard lk(call.mtx);
                         call.msg = s;
                     }
-                    for (auto& text : call.opt.say)
-                        sendChatMessage(s, text);
+                    call.maybeSay();
                 },
                 false,
                 false,
@@ -1419,16 +1466,23 @@ main(int argc, char** argv)
     dhtnet::IpAddr localAddr = dhtnet::ip_utils::getLocalAddr(AF_INET);
     call.localIp = localAddr ? localAddr.toString() : "0.0.0.0";
     srtp_init();
-    {
-        std::lock_guard lk(g_rngMtx);
-        for (auto& b : call.media.localKey)
-            b = (uint8_t) (rng()() & 0xff);
-        call.media.ssrc = (uint32_t) rng()();
-        call.media.seq = (uint16_t) rng()();
-        call.media.ts = (uint32_t) rng()();
-    }
-    call.media.localKeyB64 = b64encode(call.media.localKey, 30);
-    if (opt.media) {
+    // A media ICE transport and SRTP key per call (SIPCall::createIceMediaTransport)
+    auto newMedia = [&] {
+        if (call.mediaPtr && call.mediaPtr->ice)
+            call.pastMedia.push_back(std::move(call.mediaPtr));
+        call.mediaPtr = std::make_unique<Media>();
+        Media* mp = call.mediaPtr.get();
+        {
+            std::lock_guard lk(g_rngMtx);
+            for (auto& b : mp->localKey)
+                b = (uint8_t) (rng()() & 0xff);
+            mp->ssrc = (uint32_t) rng()();
+            mp->seq = (uint16_t) rng()();
+            mp->ts = (uint32_t) rng()();
+        }
+        mp->localKeyB64 = b64encode(mp->localKey, 30);
+        if (!opt.media)
+            return;
         auto iceOpts = cm->getIceOptions();
         iceOpts.factory = iceFactory;
         iceOpts.master = true; // the caller is the controlling agent for media
@@ -1437,7 +1491,6 @@ main(int argc, char** argv)
         iceOpts.tcpEnable = false;
         iceOpts.upnpEnable = false;
         iceOpts.qosType = {dhtnet::QosType::VOICE, dhtnet::QosType::CONTROL};
-        Media* mp = &call.media;
         iceOpts.onInitDone = [mp](bool ok) {
             mp->initOk = ok;
             mp->initDone = true;
@@ -1448,9 +1501,10 @@ main(int argc, char** argv)
             mp->negoDone = true;
             mp->cv.notify_all();
         };
-        call.media.ice = iceFactory->createTransport("media", logger);
-        call.media.ice->initIceInstance(iceOpts);
-    }
+        mp->ice = iceFactory->createTransport("media", logger);
+        mp->ice->initIceInstance(iceOpts);
+    };
+    newMedia();
 
     // stdin commands
     if (opt.stdinCommands) {
@@ -1675,12 +1729,20 @@ main(int argc, char** argv)
     dhReady.wait();
 
     // 3. JamiAccount::requestSIPConnection
-    tConnect = Clock::now();
-    {
+    auto stream = std::make_shared<SipStream>();
+    auto openSip = [&](bool first) {
+        {
+            std::lock_guard lk(call.mtx);
+            call.sip.reset();
+            call.sipClosed = false;
+        }
+        auto tReq = Clock::now();
+        if (first)
+            tConnect = tReq;
         dhtnet::ConnectDeviceOptions options;
         options.noNewSocket = false;
         options.forceNewSocket = true;
-        options.connType = opt.media ? "audioCall" : "audioCall";
+        options.connType = "audioCall"; // call->hasVideo() ? "videoCall" : "audioCall"
         options.channelTimeout = 3s;
         options.uniqueName = true;
         cm->connectDevice(
@@ -1697,54 +1759,77 @@ main(int argc, char** argv)
                 call.cv.notify_all();
             },
             options);
-    }
-    {
-        std::unique_lock lk(call.mtx);
-        call.cv.wait_until(lk, deadline, [&] { return call.sip || call.sipClosed; });
-        if (!call.sip) {
-            lk.unlock();
-            if (linkUp)
-                J("channel").str("name", "sip").boolean("accepted", false).num("ms", msSince(tConnect)).emit();
-            fail("connect",
-                 linkUp ? "sip channel declined or closed" : "no connection (DHT request unanswered, ICE or TLS failed)",
-                 4);
+        {
+            std::unique_lock lk(call.mtx);
+            call.cv.wait_until(lk, first ? deadline : Clock::now() + std::chrono::seconds(opt.timeout), [&] {
+                return call.sip || call.sipClosed;
+            });
+            if (!call.sip) {
+                lk.unlock();
+                if (linkUp)
+                    J("channel").str("name", "sip").boolean("accepted", false).num("ms", msSince(tReq)).emit();
+                fail("connect",
+                     linkUp ? "sip channel declined or closed"
+                            : "no connection (DHT request unanswered, ICE or TLS failed)",
+                     4);
+            }
         }
-    }
-    auto sip = call.sip;
-    call.localAddr = sip->getLocalAddress().toString(true, true);
-    call.remoteAddr = sip->getRemoteAddress().toString(true, true);
-    J("connected")
-        .num("ms", msSince(tConnect))
-        .num("ms_since_lookup", msSince(tLookup))
-        .str("local", call.localAddr)
-        .str("remote", call.remoteAddr)
-        .emit();
-    J("channel").str("name", "sip").boolean("accepted", true).num("ms", msSince(tConnect)).emit();
-
-    auto stream = std::make_shared<SipStream>();
-    sip->setOnRecv([&, stream](const uint8_t* d, size_t n) {
-        stream->feed(d, n);
-        while (auto m = stream->next()) {
-            if (opt.verbose)
-                fprintf(stderr, "<<< %s\n", m->raw.c_str());
+        auto sip = call.sip;
+        call.localAddr = sip->getLocalAddress().toString(true, true);
+        call.remoteAddr = sip->getRemoteAddress().toString(true, true);
+        if (first)
+            J("connected")
+                .num("ms", msSince(tConnect))
+                .num("ms_since_lookup", msSince(tLookup))
+                .str("local", call.localAddr)
+                .str("remote", call.remoteAddr)
+                .emit();
+        J("channel").str("name", "sip").boolean("accepted", true).num("ms", msSince(tReq)).emit();
+        *stream = SipStream();
+        sip->setOnRecv([&, stream](const uint8_t* d, size_t n) {
+            stream->feed(d, n);
+            while (auto m = stream->next()) {
+                if (opt.verbose)
+                    fprintf(stderr, "<<< %s\n", m->raw.c_str());
+                std::lock_guard lk(call.mtx);
+                call.inbox.push_back(std::move(*m));
+                call.cv.notify_all();
+            }
+            return n;
+        });
+        sip->onShutdown([&, w = std::weak_ptr(sip)](const std::error_code& ec) {
+            J("channel_closed").str("name", "sip").str("reason", ec.message()).emit();
             std::lock_guard lk(call.mtx);
-            call.inbox.push_back(std::move(*m));
+            if (call.sip == w.lock())
+                call.sipClosed = true;
             call.cv.notify_all();
-        }
-        return n;
-    });
-    sip->onShutdown([&](const std::error_code& ec) {
-        J("channel_closed").str("name", "sip").str("reason", ec.message()).emit();
-        std::lock_guard lk(call.mtx);
-        call.sipClosed = true;
-        call.cv.notify_all();
-    });
+        });
+    };
+    openSip(true);
 
+  int rc = 0;
+  for (int callNo = 1; callNo <= opt.calls; callNo++) {
+    if (callNo > 1) {
+        std::this_thread::sleep_for(std::chrono::milliseconds((int) (opt.pause * 1000)));
+        J("call_start").num("n", callNo).boolean("sip_channel_open", !call.sipClosed && call.sip).emit();
+        newMedia();
+        call.byeReceived = false;
+        call.inDialog = false;
+        {
+            std::lock_guard lk(call.mtx);
+            call.inbox.clear();
+        }
+        // JamiAccount::startOutgoingCall: an open sip channel to the device is used as is;
+        // without one, requestSIPConnection asks the open link for a new one (3 s timeout).
+        if (call.sipClosed || !call.sip)
+            openSip(false);
+        tConnect = Clock::now();
+    }
     // Media ICE must be initialized before the offer (SIPCall::addLocalIceAttributes waits for it)
     if (opt.media) {
-        std::unique_lock lk(call.media.mtx);
-        call.media.cv.wait_until(lk, Clock::now() + 35s, [&] { return call.media.initDone.load(); });
-        if (!call.media.initOk)
+        std::unique_lock lk(call.media().mtx);
+        call.media().cv.wait_until(lk, Clock::now() + 35s, [&] { return call.media().initDone.load(); });
+        if (!call.media().initOk)
             J("warning").str("message", "media ICE not initialized; offering without ICE").emit();
     }
 
@@ -1800,6 +1885,7 @@ main(int argc, char** argv)
     auto answer = parseSdp(ok.body);
     J("answered")
         .num("status", 200)
+        .num("call", callNo)
         .num("ms", msSince(tConnect))
         .num("ms_since_lookup", msSince(tLookup))
         .str("user_agent", ok.header("user-agent"))
@@ -1813,12 +1899,13 @@ main(int argc, char** argv)
         .emit();
 
     call.inDialog = true;
+    call.maybeSay();
     for (auto& text : opt.saySip)
         call.sendMessage("text/plain", text);
 
     // 5. Media
-    if (opt.media && call.media.initOk) {
-        auto& md = call.media;
+    if (opt.media && call.media().initOk) {
+        auto& md = call.media();
         if (answer.cryptoKey.size() != 30 || answer.cryptoSuite != "AES_CM_128_HMAC_SHA1_80")
             J("media_error").str("what", "answer has no usable AES_CM_128_HMAC_SHA1_80 key").emit();
         else if (answer.ufrag.empty())
@@ -1907,24 +1994,23 @@ main(int argc, char** argv)
             break;
     }
 
-    if (call.media.running) {
-        call.media.running = false;
-        if (call.media.sender.joinable())
-            call.media.sender.join();
+    if (call.media().running) {
+        call.media().running = false;
+        if (call.media().sender.joinable())
+            call.media().sender.join();
         J("media_stats")
-            .num("tx_rtp", (long long) call.media.txRtp.load())
-            .num("tx_rtcp", (long long) call.media.txRtcp.load())
-            .num("rx_rtp", (long long) call.media.rxRtp.load())
-            .num("rx_rtcp", (long long) call.media.rxRtcp.load())
-            .num("rx_srtp_errors", (long long) call.media.rxBad.load())
+            .num("tx_rtp", (long long) call.media().txRtp.load())
+            .num("tx_rtcp", (long long) call.media().txRtcp.load())
+            .num("rx_rtp", (long long) call.media().rxRtp.load())
+            .num("rx_rtcp", (long long) call.media().rxRtcp.load())
+            .num("rx_srtp_errors", (long long) call.media().rxBad.load())
             .emit();
     }
 
-    int rc = 0;
     if (call.byeReceived) {
-        J("ended").str("by", "callee").emit();
+        J("ended").str("by", "callee").num("call", callNo).emit();
     } else if (call.sipClosed) {
-        J("ended").str("by", "channel_closed").emit();
+        J("ended").str("by", "channel_closed").num("call", callNo).emit();
         rc = 7;
     } else {
         call.sendBye();
@@ -1944,8 +2030,21 @@ main(int argc, char** argv)
             }
         }
         J("bye").num("status", status).emit();
-        J("ended").str("by", "caller").emit();
+        J("ended").str("by", "caller").num("call", callNo).emit();
+        if (opt.closeSip && callNo < opt.calls) {
+            std::shared_ptr<dhtnet::ChannelSocket> s;
+            {
+                std::lock_guard lk(call.mtx);
+                s = call.sip;
+                call.sipClosed = true;
+            }
+            if (s)
+                s->shutdown();
+        }
     }
+    if (rc != 0)
+        break;
+  }
     std::this_thread::sleep_for(200ms);
     fflush(stdout);
     fflush(stderr);
