@@ -271,7 +271,14 @@ impl Session {
                             IceEvent::Connected => {}
                         }
                     }
-                    self.answer_invites().await;
+                    if !self.pending_invites.is_empty() {
+                        // Channel answers first: the admission check below reads the store,
+                        // and today's clients drop the link when one waits 3 s.
+                        if let Err(end) = self.flush().await {
+                            return end;
+                        }
+                        self.answer_invites().await;
+                    }
                 }
                 Some(event) = self.call_events.1.recv() => self.on_call_event(event),
                 () = tokio::time::sleep(wake.saturating_duration_since(now)) => {
