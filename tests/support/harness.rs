@@ -1,5 +1,6 @@
-//! The real-client harness (../shared/interop/jamid-harness.py) driven from tests: real jamid
-//! daemons in a private network namespace of the test's own.
+//! The real-client harness (tests/support/jamid-harness.py, the project's copy of
+//! ../shared/interop/jamid-harness.py that also runs today's jamid 16.0.0) driven from tests:
+//! real jamid daemons in a private network namespace of the test's own.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -14,6 +15,30 @@ pub const PYTHON: &str = "/usr/bin/python3";
 
 /// How many times a jamid start is tried (see [`Harness::start_instance`]).
 const START_ATTEMPTS: u32 = 3;
+
+/// Where scripts/build-jamid leaves today's jamid (16.0.0) unless `JAMID16_BIN` says.
+const JAMID16_DEFAULT: &str = "/var/cache/rdv-peers/jamid16/current/bin/jamid";
+
+/// Which Jami daemon an instance runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Jamid {
+    /// The harness's default: `JAMID_BIN` when the whole run is against another jamid, else
+    /// Debian's 13.7.0.
+    Default,
+    /// Debian bookworm's jamid 13.7.0.
+    Debian,
+    /// Today's jamid 16.0.0, built by scripts/build-jamid.
+    Today(PathBuf),
+}
+
+impl Jamid {
+    /// Today's jamid, if built here: `JAMID16_BIN`, else scripts/build-jamid's cache.
+    pub fn today() -> Option<Self> {
+        let path = std::env::var_os("JAMID16_BIN")
+            .map_or_else(|| PathBuf::from(JAMID16_DEFAULT), PathBuf::from);
+        path.is_file().then_some(Self::Today(path))
+    }
+}
 
 /// The harness with a namespace and state directory of its own; stopped on drop.
 pub struct Harness {
@@ -49,8 +74,19 @@ impl Harness {
     /// the harness can report a start as failed while jamid is still exec'ing; the documented
     /// recovery (interop/README.md §5.7) is to stop what is left and `start` again.
     pub fn start_instance(&self, name: &str) {
+        self.start_instance_as(name, &Jamid::Default);
+    }
+
+    /// Starts a jamid instance of the given kind (see [`Harness::start_instance`]).
+    pub fn start_instance_as(&self, name: &str, jamid: &Jamid) {
         for attempt in 1..=START_ATTEMPTS {
-            let Output { status, stderr, .. } = self.command(&["start", name]).output().unwrap();
+            let mut start = self.command(&["start", name]);
+            match jamid {
+                Jamid::Default => &mut start,
+                Jamid::Debian => start.env_remove("JAMID_BIN"),
+                Jamid::Today(path) => start.env("JAMID_BIN", path),
+            };
+            let Output { status, stderr, .. } = start.output().unwrap();
             if status.success() {
                 return;
             }
@@ -74,7 +110,13 @@ impl Harness {
 
     /// Starts jamid `name` with a new account on the namespace's DHT; returns its Jami ID.
     pub fn add_account(&self, name: &str) -> String {
-        self.start_instance(name);
+        self.add_account_as(name, &Jamid::Default)
+    }
+
+    /// Starts a jamid of the given kind as `name`, with a new account on the namespace's DHT;
+    /// returns its Jami ID.
+    pub fn add_account_as(&self, name: &str, jamid: &Jamid) -> String {
+        self.start_instance_as(name, jamid);
         self.run(&["create-account", name, "--dht", "127.0.0.1:4222"]);
         let id = self.run(&["id", name]);
         assert_eq!(id.len(), 40, "{id}");
@@ -169,7 +211,7 @@ impl Drop for Harness {
 }
 
 fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/interop/jamid-harness.py")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/jamid-harness.py")
 }
 
 /// Prints the end of every jamid log under the harness root: the evidence of a failure.
@@ -197,8 +239,11 @@ fn glob_logs(root: &std::path::Path) -> Vec<PathBuf> {
 pub fn prerequisites() -> bool {
     let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
     prerequisite("root (network namespaces)", root)
-        && prerequisite("../shared/interop/jamid-harness.py", script().is_file())
+        && prerequisite("tests/support/jamid-harness.py", script().is_file())
         && prerequisite("jamid (Debian jami-daemon)", PathBuf::from("/usr/libexec/jamid").is_file())
+        && std::env::var_os("JAMID_BIN").is_none_or(|jamid| {
+            prerequisite("the jamid JAMID_BIN names", PathBuf::from(jamid).is_file())
+        })
         && prerequisite("ip (Debian iproute2)", runs("ip", &["-V"]))
         && prerequisite("pulseaudio", runs("pulseaudio", &["--version"]))
         && prerequisite(
