@@ -376,18 +376,22 @@ impl Session {
         }
     }
 
+    /// Closes a channel whose caller broke its protocol (SIP or `msg:` that does not parse);
+    /// the link and its other channels go on.
+    fn give_up_channel(&mut self, channel: ChannelId, error: &dyn std::fmt::Display) {
+        let kind = if self.messages.remove(&channel).is_some() { "msg:" } else { "sip" };
+        self.sip.remove(&channel);
+        self.mux.close(channel);
+        warn!(room = %self.room, caller_account = %self.caller_info.account, channel = channel.0, kind, %error, "unreadable channel closed");
+    }
+
     /// Bytes on a `msg:` channel: text messages from a caller in a call become its chat in
     /// the room; other types (read receipts, invitations) are not for a room.
     fn on_message_channel_bytes(&mut self, channel: ChannelId, data: &[u8]) {
         let Some(reader) = self.messages.get_mut(&channel) else { return };
         let messages = match reader.push(data) {
             Ok(messages) => messages,
-            Err(error) => {
-                warn!(room = %self.room, caller_account = %self.caller_info.account, %error, "unreadable msg: channel closed");
-                self.messages.remove(&channel);
-                self.mux.close(channel);
-                return;
-            }
+            Err(error) => return self.give_up_channel(channel, &error),
         };
         for message in messages {
             if message.content_type != message_channel::TEXT_PLAIN {
@@ -410,12 +414,7 @@ impl Session {
         let Some(parser) = self.sip.get_mut(&channel) else { return };
         let messages = match parser.push(data) {
             Ok(messages) => messages,
-            Err(error) => {
-                warn!(room = %self.room, caller_account = %self.caller_info.account, %error, "unparsable SIP: channel closed");
-                self.sip.remove(&channel);
-                self.mux.close(channel);
-                return;
-            }
+            Err(error) => return self.give_up_channel(channel, &error),
         };
         for message in messages {
             let Message::Request(request) = message else { continue };
