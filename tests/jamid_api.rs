@@ -99,9 +99,19 @@ fn the_admin_api_steers_a_room_of_real_jami_callers() {
     );
     wait_heard(&harness, dir.path(), "carol", |levels| levels[0].1 > -30.0 && levels[1].1 < -50.0);
 
-    // A chat message from the API reaches each jamid as an in-call text message.
+    // A chat message from the API reaches each jamid: 13.7 as an in-call text message, 16.0
+    // (JAMID_BIN) on its msg: channel, as an account message.
     let mut messages = harness
-        .command(&["events", "alice", "--only", "incomingMessage", "--seconds", "20"])
+        .command(&[
+            "events",
+            "alice",
+            "--only",
+            "incomingMessage",
+            "--only",
+            "incomingAccountMessage",
+            "--seconds",
+            "20",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
