@@ -38,8 +38,14 @@ fn jamid_calls_a_room_and_the_call_is_answered() {
     let current = placed.elapsed();
     let line = server.wait_for(&["verified connection request", "room=lobby", &caller_id]);
     eprintln!("{line}");
-    for step in ["ICE-TCP link connected", "TLS established", "sip channel open", "call answered"] {
-        eprintln!("{}", server.wait_for(&[step, "room=lobby", &caller_id]));
+    let steps: [&[&str]; 4] = [
+        &["ICE-TCP link connected"],
+        &["TLS established"],
+        &["channel open", "name=sip"],
+        &["call answered"],
+    ];
+    for step in steps {
+        eprintln!("{}", server.wait_for(&[step, &["room=lobby", &caller_id]].concat()));
     }
     for component in ["component=1", "component=2"] {
         server.wait_for(&["media ICE nominated", "kind=Audio", component]);

@@ -120,11 +120,141 @@ fn hostile_links_are_dropped_at_their_timeouts_and_nothing_leaks() {
     // the room's beacon goes unanswered and the link is closed.
     let passive = hostile.next_answer(&runtime);
     let stream = TcpStream::connect(passive).unwrap();
+    let greedy = caller.clone();
     let peer = std::thread::spawn(move || silent_after_handshake(stream, &caller));
     let line = server.wait_for(&["device link closed", "stopped answering beacons"]);
     eprintln!("{line}");
     assert!(peer.join().unwrap(), "the peer completed TLS and saw the link closed");
+
+    // A caller that asks for every channel it can think of, as today's clients open several
+    // on each link: each request is answered at once, within the caps, and a msg: channel
+    // carrying junk is closed while the link goes on.
+    let passive = hostile.next_answer(&runtime);
+    let stream = TcpStream::connect(passive).unwrap();
+    let long_id = room["device_long_id"].as_str().unwrap().to_owned();
+    let requests = channel_requests(&long_id);
+    let peer = std::thread::spawn(move || greedy_after_handshake(stream, &greedy, &requests));
+    let (answers, closed) = peer.join().unwrap();
+    let expected: Vec<(String, u16, u8)> = channel_requests(&long_id)
+        .into_iter()
+        .map(|(name, channel, accept)| (name, channel, if accept { 1 } else { 2 }))
+        .collect();
+    assert_eq!(answers, expected, "each request answered, within the caps");
+    assert!(closed, "the msg: channel carrying junk was closed, the link went on");
+    server.wait_for(&["unreadable channel closed", "kind=msg:"]);
     assert_eq!(server.stop(), 0);
+}
+
+/// The channels a greedy caller asks for, with their numbers (from 1, as dhtnet numbers them)
+/// and whether the room takes them: two `msg:` to the room (a third is over the cap), none
+/// to another device, no service discovery or swarm, four `sip` (a fifth is over the cap).
+fn channel_requests(room_long_id: &str) -> Vec<(String, u16, bool)> {
+    let ours = format!("msg:{room_long_id}");
+    let names = [
+        (ours.clone(), true),
+        (ours.clone(), true),
+        (ours, false),
+        (format!("msg:{}", "0".repeat(64)), false),
+        ("svcdisc://query".to_owned(), false),
+        ("swarm://0123".to_owned(), false),
+        ("data-transfer://x/y/profile.vcf".to_owned(), false),
+        ("sip".to_owned(), true),
+        ("sip".to_owned(), true),
+        ("sip".to_owned(), true),
+        ("sip".to_owned(), true),
+        ("sip".to_owned(), false),
+    ];
+    names.into_iter().zip(1u16..).map(|((name, accept), channel)| (name, channel, accept)).collect()
+}
+
+/// Plays the caller: passes ICE and TLS, sends `requests` (name, channel) at once, answers
+/// beacons, and collects the room's answers `(name, channel, state)`; once all are in, sends
+/// junk on the first channel (a `msg:`) and waits for the room to close it. Returns the
+/// answers and whether that channel was closed with the link still up.
+fn greedy_after_handshake(
+    mut stream: TcpStream,
+    caller: &RoomIdentity,
+    requests: &[(String, u16, bool)],
+) -> (Vec<(String, u16, u8)>, bool) {
+    let mut tls = tls_server(caller);
+    let mut mux = Multiplexer::new();
+    let mut decoder = FrameDecoder::default();
+    let mut plaintext = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    let mut answers = Vec::new();
+    let (mut handshaken, mut junk_sent, mut closed) = (false, false, false);
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    while let Ok(count) = stream.read(&mut buffer) {
+        if count == 0 {
+            break;
+        }
+        for received in decoder.push(&buffer[..count]) {
+            match received {
+                Frame::Stun(raw) => answer_check(&mut stream, &raw).unwrap(),
+                Frame::Data(data) => {
+                    let mut data = data.as_slice();
+                    while !data.is_empty() {
+                        tls.read_tls(&mut data).unwrap();
+                        let state = tls.process_new_packets().unwrap();
+                        let mut bytes = vec![0; state.plaintext_bytes_to_read()];
+                        tls.reader().read_exact(&mut bytes).unwrap();
+                        plaintext.extend(bytes);
+                    }
+                }
+            }
+        }
+        let mut outgoing: Vec<Vec<u8>> = Vec::new();
+        if !handshaken && !tls.is_handshaking() {
+            handshaken = true;
+            while let Some(message) = mux.poll_transmit() {
+                outgoing.push(message);
+            }
+            for (name, channel, _) in requests {
+                let request = rmp_serde::to_vec(&(name, channel, 0u8)).unwrap();
+                outgoing.push(mux_message(0, &request));
+            }
+        }
+        // The room's messages: channel answers, beacons, closes.
+        let mut cursor = std::io::Cursor::new(plaintext.as_slice());
+        let mut used = 0;
+        while let Ok((channel, payload)) =
+            rmp_serde::from_read::<_, (u16, serde_bytes::ByteBuf)>(&mut cursor)
+        {
+            used = usize::try_from(cursor.position()).unwrap();
+            match channel {
+                0 => answers.push(rmp_serde::from_slice::<(String, u16, u8)>(&payload).unwrap()),
+                0xFFFF if payload.as_slice() == b"\x81\xa1p\xc3" => {
+                    outgoing.push(mux_message(0xFFFF, b"\x81\xa1p\xc2"));
+                }
+                1 if payload.is_empty() && junk_sent => closed = true,
+                _ => {}
+            }
+        }
+        plaintext.drain(..used);
+        if answers.len() == requests.len() && !junk_sent {
+            junk_sent = true;
+            outgoing.push(mux_message(1, b"\xc1 not msgpack at all"));
+        }
+        for message in outgoing {
+            tls.writer().write_all(&message).unwrap();
+        }
+        let mut records = Vec::new();
+        while tls.wants_write() {
+            tls.write_tls(&mut records).unwrap();
+        }
+        if !records.is_empty() && stream.write_all(&frame(&records)).is_err() {
+            break;
+        }
+        if closed {
+            break;
+        }
+    }
+    (answers, closed)
+}
+
+/// A multiplexer message: `[channel, bin payload]`.
+fn mux_message(channel: u16, payload: &[u8]) -> Vec<u8> {
+    rmp_serde::to_vec(&(channel, serde_bytes::Bytes::new(payload))).unwrap()
 }
 
 /// A verified caller that answers every ICE answer with a connection carrying garbage, nothing,

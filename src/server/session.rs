@@ -382,7 +382,7 @@ impl Session {
         let kind = if self.messages.remove(&channel).is_some() { "msg:" } else { "sip" };
         self.sip.remove(&channel);
         self.mux.close(channel);
-        warn!(room = %self.room, caller_account = %self.caller_info.account, channel = channel.0, kind, %error, "unreadable channel closed");
+        warn!(room = %self.room, caller_account = %self.caller_info.account, channel = channel.0, kind = %kind, %error, "unreadable channel closed");
     }
 
     /// Bytes on a `msg:` channel: text messages from a caller in a call become its chat in
