@@ -172,39 +172,19 @@ fn channel_requests(room_long_id: &str) -> Vec<(String, u16, bool)> {
 /// junk on the first channel (a `msg:`) and waits for the room to close it. Returns the
 /// answers and whether that channel was closed with the link still up.
 fn greedy_after_handshake(
-    mut stream: TcpStream,
+    stream: TcpStream,
     caller: &RoomIdentity,
     requests: &[(String, u16, bool)],
 ) -> (Vec<(String, u16, u8)>, bool) {
-    let mut tls = tls_server(caller);
+    let mut peer = TlsPeer::new(stream, caller);
     let mut mux = Multiplexer::new();
-    let mut decoder = FrameDecoder::default();
     let mut plaintext = Vec::new();
-    let mut buffer = [0u8; 16 * 1024];
     let mut answers = Vec::new();
     let (mut handshaken, mut junk_sent, mut closed) = (false, false, false);
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    while let Ok(count) = stream.read(&mut buffer) {
-        if count == 0 {
-            break;
-        }
-        for received in decoder.push(&buffer[..count]) {
-            match received {
-                Frame::Stun(raw) => answer_check(&mut stream, &raw).unwrap(),
-                Frame::Data(data) => {
-                    let mut data = data.as_slice();
-                    while !data.is_empty() {
-                        tls.read_tls(&mut data).unwrap();
-                        let state = tls.process_new_packets().unwrap();
-                        let mut bytes = vec![0; state.plaintext_bytes_to_read()];
-                        tls.reader().read_exact(&mut bytes).unwrap();
-                        plaintext.extend(bytes);
-                    }
-                }
-            }
-        }
+    while let Ok(Some(bytes)) = peer.read() {
+        plaintext.extend(bytes);
         let mut outgoing: Vec<Vec<u8>> = Vec::new();
-        if !handshaken && !tls.is_handshaking() {
+        if !handshaken && !peer.tls.is_handshaking() {
             handshaken = true;
             while let Some(message) = mux.poll_transmit() {
                 outgoing.push(message);
@@ -235,17 +215,7 @@ fn greedy_after_handshake(
             junk_sent = true;
             outgoing.push(mux_message(1, b"\xc1 not msgpack at all"));
         }
-        for message in outgoing {
-            tls.writer().write_all(&message).unwrap();
-        }
-        let mut records = Vec::new();
-        while tls.wants_write() {
-            tls.write_tls(&mut records).unwrap();
-        }
-        if !records.is_empty() && stream.write_all(&frame(&records)).is_err() {
-            break;
-        }
-        if closed {
+        if !peer.write(&outgoing) || closed {
             break;
         }
     }
@@ -405,47 +375,82 @@ fn answer_check(stream: &mut TcpStream, raw: &[u8]) -> std::io::Result<()> {
 /// Plays the caller: passes ICE, completes TLS as the server with `caller`'s chain, sends
 /// the multiplexer version, then answers nothing. Returns whether TLS completed and the room
 /// then closed the connection.
-fn silent_after_handshake(mut stream: TcpStream, caller: &RoomIdentity) -> bool {
-    let mut tls = tls_server(caller);
+fn silent_after_handshake(stream: TcpStream, caller: &RoomIdentity) -> bool {
+    let mut peer = TlsPeer::new(stream, caller);
     let mut mux = Multiplexer::new();
-    let mut decoder = FrameDecoder::default();
-    let mut buffer = [0u8; 16 * 1024];
     let mut handshaken = false;
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    while let Ok(count) = stream.read(&mut buffer) {
-        if count == 0 {
+    loop {
+        match peer.read() {
+            Ok(Some(_)) => {}
+            Ok(None) => return handshaken,
+            Err(()) => return false,
+        }
+        let mut outgoing = Vec::new();
+        if !handshaken && !peer.tls.is_handshaking() {
+            handshaken = true;
+            // The version announcement enables the room's beacons; then silence.
+            while let Some(message) = mux.poll_transmit() {
+                outgoing.push(message);
+            }
+        }
+        if !peer.write(&outgoing) {
             return handshaken;
         }
-        for received in decoder.push(&buffer[..count]) {
+    }
+}
+
+/// The caller's end of a link once ICE is passed: a TLS server over ICE-TCP framing that
+/// keeps answering the room's connectivity checks.
+struct TlsPeer {
+    stream: TcpStream,
+    tls: rustls::ServerConnection,
+    decoder: FrameDecoder,
+}
+
+impl TlsPeer {
+    fn new(stream: TcpStream, caller: &RoomIdentity) -> Self {
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        Self { stream, tls: tls_server(caller), decoder: FrameDecoder::default() }
+    }
+
+    /// One read: the plaintext it brought (maybe none), `None` at the end of the stream or
+    /// on a timeout, `Err` when TLS fails.
+    fn read(&mut self) -> Result<Option<Vec<u8>>, ()> {
+        let mut buffer = [0u8; 16 * 1024];
+        let count = match self.stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(count) => count,
+        };
+        let mut plaintext = Vec::new();
+        for received in self.decoder.push(&buffer[..count]) {
             match received {
-                Frame::Stun(raw) => answer_check(&mut stream, &raw).unwrap(),
+                Frame::Stun(raw) => answer_check(&mut self.stream, &raw).unwrap(),
                 Frame::Data(data) => {
                     let mut data = data.as_slice();
                     while !data.is_empty() {
-                        tls.read_tls(&mut data).unwrap();
-                        if tls.process_new_packets().is_err() {
-                            return false;
-                        }
+                        self.tls.read_tls(&mut data).unwrap();
+                        let state = self.tls.process_new_packets().map_err(|_| ())?;
+                        let mut bytes = vec![0; state.plaintext_bytes_to_read()];
+                        self.tls.reader().read_exact(&mut bytes).unwrap();
+                        plaintext.extend(bytes);
                     }
                 }
             }
         }
-        if !handshaken && !tls.is_handshaking() {
-            handshaken = true;
-            // The version announcement enables the room's beacons; then silence.
-            while let Some(message) = mux.poll_transmit() {
-                tls.writer().write_all(&message).unwrap();
-            }
+        Ok(Some(plaintext))
+    }
+
+    /// Sends `messages` and whatever TLS has queued; false once the room has closed.
+    fn write(&mut self, messages: &[Vec<u8>]) -> bool {
+        for message in messages {
+            self.tls.writer().write_all(message).unwrap();
         }
         let mut records = Vec::new();
-        while tls.wants_write() {
-            tls.write_tls(&mut records).unwrap();
+        while self.tls.wants_write() {
+            self.tls.write_tls(&mut records).unwrap();
         }
-        if !records.is_empty() && stream.write_all(&frame(&records)).is_err() {
-            return handshaken;
-        }
+        records.is_empty() || self.stream.write_all(&frame(&records)).is_ok()
     }
-    handshaken
 }
 
 /// A rustls server presenting `identity`'s device chain and accepting any client chain.
