@@ -106,3 +106,17 @@ fn jamid_reads_a_version_below_every_ability_we_lack() {
     }
     assert!(USER_AGENT.contains("rdv"));
 }
+
+#[test]
+fn a_transfer_is_refused_with_405_and_what_we_allow() {
+    // Today's clients send REFER when their user transfers a call (daemon 1156ab9b95).
+    let refer = INVITE
+        .replace("INVITE sips", "REFER sips")
+        .replace("7 INVITE", "11 REFER")
+        .replace("Content-Length: 0", "Refer-To: <sip:someone@ring.dht>\r\nContent-Length: 0");
+    let refused = response(&respond(&request(&refer), "t")[0]);
+    assert_eq!(refused.status.code(), 405);
+    let allow = refused.headers.value(&HeaderName::Allow).unwrap();
+    assert_eq!(String::from_utf8_lossy(&allow), ALLOW);
+    assert!(!ALLOW.contains("REFER"));
+}
