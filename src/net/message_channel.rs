@@ -3,11 +3,9 @@
 //! send their text messages there, no longer as SIP MESSAGE. Both directions carry a stream of
 //! msgpack maps `{"id": u64, "t": type, "c": content, "req": nil}`.
 
-use std::io::Cursor;
-
 use serde::{Deserialize, Serialize};
 
-use super::mux::is_incomplete;
+use super::msgpack_stream::take_objects;
 
 /// The scheme of the channel's name; the rest is the long id of the device asked for.
 pub const SCHEME: &str = "msg:";
@@ -77,19 +75,10 @@ impl MessageReader {
     /// Feeds bytes of the channel; returns the messages completed by them.
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<ChannelMessage>, MessageChannelError> {
         self.input.extend_from_slice(bytes);
-        let mut messages = Vec::new();
-        let mut consumed = 0;
-        while consumed < self.input.len() {
-            let mut cursor = Cursor::new(&self.input[consumed..]);
-            let mut deserializer = rmp_serde::Deserializer::new(&mut cursor);
-            match ChannelMessage::deserialize(&mut deserializer) {
-                Ok(message) => messages.push(message),
-                Err(error) if is_incomplete(&error) => break,
-                Err(error) => return Err(MessageChannelError::Malformed(error.to_string())),
-            }
-            consumed += usize::try_from(cursor.position()).unwrap_or(usize::MAX);
+        let (messages, failure) = take_objects::<ChannelMessage>(&mut self.input);
+        if let Some(error) = failure {
+            return Err(MessageChannelError::Malformed(error.to_string()));
         }
-        self.input.drain(..consumed.min(self.input.len()));
         if self.input.len() > MAX_MESSAGE {
             return Err(MessageChannelError::Oversized);
         }

@@ -3,5 +3,6 @@
 
 pub mod ice;
 pub mod message_channel;
+mod msgpack_stream;
 pub mod mux;
 pub mod tls;

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::msgpack_stream::take_objects;
+
 /// The control channel: channel requests.
 pub const CONTROL_CHANNEL: u16 = 0;
 /// The protocol channel: version and beacons.
@@ -232,24 +234,17 @@ impl Multiplexer {
     pub fn receive(&mut self, bytes: &[u8]) -> Result<Vec<MuxEvent>, MuxError> {
         self.input.extend_from_slice(bytes);
         let mut events = Vec::new();
-        let mut consumed = 0;
-        while consumed < self.input.len() {
-            let mut cursor = Cursor::new(&self.input[consumed..]);
-            let mut deserializer = rmp_serde::Deserializer::new(&mut cursor);
-            let message: (u16, serde_bytes::ByteBuf) =
-                match Deserialize::deserialize(&mut deserializer) {
-                    Ok(message) => message,
-                    Err(error) if is_incomplete(&error) => break,
-                    Err(error) => return Err(MuxError::Malformed(error.to_string())),
-                };
-            consumed += usize::try_from(cursor.position()).unwrap_or(usize::MAX);
-            let (channel, data) = (message.0, message.1.into_vec());
+        let (messages, failure) = take_objects::<(u16, serde_bytes::ByteBuf)>(&mut self.input);
+        for (channel, data) in messages {
+            let data = data.into_vec();
             match channel {
                 CONTROL_CHANNEL | PROTOCOL_CHANNEL => self.handle_control(&data, &mut events),
                 _ => self.handle_channel(ChannelId(channel), data, &mut events),
             }
         }
-        self.input.drain(..consumed);
+        if let Some(error) = failure {
+            return Err(MuxError::Malformed(error.to_string()));
+        }
         if self.input.len() > MAX_MESSAGE {
             return Err(MuxError::Oversized);
         }
@@ -339,17 +334,6 @@ impl Multiplexer {
         if let Ok(packed) = rmp_serde::to_vec(&message) {
             self.output.push_back(packed);
         }
-    }
-}
-
-/// Whether a decode error only means that more bytes are needed.
-pub(crate) fn is_incomplete(error: &rmp_serde::decode::Error) -> bool {
-    use rmp_serde::decode::Error;
-    match error {
-        Error::InvalidMarkerRead(io) | Error::InvalidDataRead(io) => {
-            io.kind() == std::io::ErrorKind::UnexpectedEof
-        }
-        _ => false,
     }
 }
 
