@@ -16,11 +16,11 @@ use rdv_mixer::audio::ParticipantId;
 use tokio::sync::broadcast;
 use tracing::{info, warn};
 
-use super::conference::{
-    ActionError, ParticipantView, PlaybackView, RecordError, RecordTarget, RoomHandle, SeatError,
-};
 use super::playback::{self, PlayRequest};
 use super::registry::Registry;
+use super::room_owner::{
+    ActionError, ParticipantView, PlaybackView, RecordError, RecordTarget, RoomHandle, SeatError,
+};
 use crate::clock::{unix_now, unix_seconds};
 use crate::conference::action::{Action, Who};
 use crate::conference::event::{PlaybackEnd, RecordingEnd, RoomEvent};

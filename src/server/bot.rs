@@ -9,7 +9,7 @@ use rdv_mixer::opus::{OpusDecoder, OpusEncoder};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::media::{Outgoing, Seat};
+use super::mix_routes::{Outgoing, Seat};
 
 /// Frames queued from the bot (about 200 ms): a bot sends in real time.
 const FROM_BOT: usize = 10;

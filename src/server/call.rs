@@ -17,9 +17,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::conference::{Member, RoomHandle};
-use super::media::{Outgoing, VideoJoin, video_config};
-use super::room::Door;
+use super::door::Door;
+use super::mix_routes::{Outgoing, VideoJoin, video_config};
+use super::room_owner::{Member, RoomHandle};
 use crate::conference::action::{Action, Who};
 use crate::identity::AccountId;
 use crate::media::rtcp::{RtcpEvent, RtcpSession};

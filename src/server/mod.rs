@@ -3,14 +3,14 @@
 mod api;
 mod bot;
 mod call;
-mod conference;
+mod door;
 mod link;
-mod media;
 mod metrics;
+mod mix_routes;
 mod playback;
 mod recording;
 mod registry;
-mod room;
+mod room_owner;
 mod session;
 
 use std::future::Future;
@@ -30,7 +30,7 @@ use crate::telemetry::metrics::Metrics;
 use crate::webhooks::Webhooks;
 use registry::Registry;
 
-pub use room::RequestCounters;
+pub use door::RequestCounters;
 
 /// The server could not start.
 #[derive(Debug, thiserror::Error)]

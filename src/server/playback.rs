@@ -16,7 +16,7 @@ use rdv_mixer::video::RawPicture;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::media::{Outgoing, Seat};
+use super::mix_routes::{Outgoing, Seat};
 use crate::conference::event::PlaybackEnd;
 use crate::media::media_file::{Decoded, MediaFile, MediaInfo, Picture};
 

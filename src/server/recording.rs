@@ -17,8 +17,8 @@ use rdv_mixer::webm::{VideoTrack, WebmWriter};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
-use super::conference::{RecordTarget, RecordingState};
-use super::media::{Outgoing, video_config};
+use super::mix_routes::{Outgoing, video_config};
+use super::room_owner::{RecordTarget, RecordingState};
 use crate::media::ogg_opus::OggOpusWriter;
 
 /// Pieces queued for the writing thread (about 2 s of audio and video).

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::api::api_event;
-use super::conference::RoomHandle;
+use super::room_owner::RoomHandle;
 use crate::clock::unix_now_ms;
 use crate::config::{ClusterConfig, LinkConfig, MediaConfig};
 use crate::dht::driver::DhtHandle;
@@ -217,7 +217,7 @@ impl Registry {
         ));
         let (stop, stopped) = watch::channel(false);
         let (id, name) = (room.id, room.name.clone());
-        let task = tokio::spawn(super::room::serve(
+        let task = tokio::spawn(super::door::serve(
             self.dht.clone(),
             self.store.clone(),
             room,

@@ -15,9 +15,9 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::call::{CallEvent, CallLabel, CallMedia};
-use super::conference::RoomHandle;
+use super::door::{Admitted, Door};
 use super::link::IceLink;
-use super::room::{Admitted, Door};
+use super::room_owner::RoomHandle;
 use crate::conference::event::RoomEvent;
 use crate::conference::info as conf_info;
 use crate::conference::order;

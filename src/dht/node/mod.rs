@@ -34,7 +34,7 @@ use super::wire::{
     Field, FieldValue, FieldsReply, Message, MessageKind, NodeInfo, Query, Reply, Tid,
     UpdateChange, ValueQuery, ValueSlot, Want,
 };
-pub use policy::{Refusal, certificate_keys, check as check_value};
+pub use policy::{ValueRefusal, certificate_keys, check as check_value};
 
 /// Bootstrap pings repeat this long after the first, doubling up to a day (`BOOTSTRAP_PERIOD`).
 const BOOTSTRAP_PERIOD: Duration = Duration::from_secs(10);

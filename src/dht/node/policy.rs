@@ -11,7 +11,7 @@ use crate::identity::DeviceLongId;
 
 /// Why a value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub enum ValueRefusal {
     /// Structure (id, signature fields, size).
     #[error("{0}")]
     Structure(#[from] crate::dht::value::ValueError),
@@ -27,16 +27,16 @@ pub enum Refusal {
 }
 
 /// Checks `value`, found or to be stored at `key`.
-pub fn check(key: &InfoHash, value: &Value) -> Result<(), Refusal> {
+pub fn check(key: &InfoHash, value: &Value) -> Result<(), ValueRefusal> {
     value.check()?;
     let Content::Clear { body, signature } = &value.content else { return Ok(()) };
     if let (Some(owner), Some(signature)) = (&body.owner, signature) {
-        let owner = PublicKey::from_spki_der(owner).map_err(|_| Refusal::OwnerKey)?;
-        owner.verify(&body.to_sign(), signature).map_err(|_| Refusal::Signature)?;
+        let owner = PublicKey::from_spki_der(owner).map_err(|_| ValueRefusal::OwnerKey)?;
+        owner.verify(&body.to_sign(), signature).map_err(|_| ValueRefusal::Signature)?;
     } else if body.value_type == ValueType::CERTIFICATE
         && !certificate_keys(&body.data).is_some_and(|keys| keys.contains(key))
     {
-        return Err(Refusal::CertificateKey);
+        return Err(ValueRefusal::CertificateKey);
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info, trace, warn};
 
 use super::call::CallEvent;
-use super::media::{Mixer, Participant, VideoJoin, video_config};
+use super::mix_routes::{Mixer, Participant, VideoJoin, video_config};
 use super::playback::{PlayRequest, Player};
 use super::recording::Recorder;
 use crate::conference::action::{Action, Who};

@@ -12,7 +12,7 @@ use rdv_mixer::media_room::{Command, MediaRoom, Output};
 use rdv_mixer::video::{EncodedVideo, VideoCodec, VideoConfig};
 use tokio::sync::mpsc;
 
-use super::conference::RoomHandle;
+use super::room_owner::RoomHandle;
 
 /// Packets queued per participant before the slowest are dropped (about 1 s of audio).
 const OUTGOING_QUEUE: usize = 64;

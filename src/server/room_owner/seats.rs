@@ -16,7 +16,7 @@ use super::{Conference, PlaybackView, RecordError, RecordTarget, RecordingState,
 use crate::conference::event::{PlaybackEnd, RecordingEnd, RoomEvent};
 use crate::room::RoomName;
 use crate::server::bot;
-use crate::server::media::Seat;
+use crate::server::mix_routes::Seat;
 use crate::server::playback::{self, PlayRequest, Player};
 use crate::server::recording::Recorder;
 

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use super::conference::RoomHandle;
+use super::room_owner::RoomHandle;
 use super::{link, session};
 use crate::conference::event::RoomEvent;
 use crate::config::LinkConfig;
