@@ -144,6 +144,9 @@ pub struct Participant {
     pub voice_activity: bool,
     /// The participant waits in the lobby.
     pub in_lobby: bool,
+    /// The participant holds its call (out of the mix until it resumes).
+    #[serde(default)]
+    pub on_hold: bool,
     /// The participant is the active (big) one.
     pub active: bool,
     /// When the participant joined, Unix seconds.
@@ -394,6 +397,14 @@ pub enum EventKind {
         /// Waiting in the lobby (`true`) or out of it (`false`).
         waiting: bool,
     },
+    /// A participant put its call on hold or resumed it; it stays in the room, out of the
+    /// mix while held.
+    Hold {
+        /// The participant's id.
+        participant: u64,
+        /// On hold now.
+        on_hold: bool,
+    },
     /// A participant sent a text message in its call (Jami's in-call chat).
     Chat {
         /// Who sent it.
@@ -440,6 +451,7 @@ impl EventKind {
             Self::CallRefused { .. } => "call_refused",
             Self::CallFailed { .. } => "call_failed",
             Self::Lobby { .. } => "lobby",
+            Self::Hold { .. } => "hold",
             Self::Chat { .. } => "chat",
             Self::PlaybackFinished { .. } => "playback_finished",
             Self::RecordingFinished { .. } => "recording_finished",
@@ -463,6 +475,7 @@ mod tests {
             EventKind::CallRefused { account: "a".into(), reason: "locked".into() },
             EventKind::CallFailed { account: "a".into(), reason: "ice".into() },
             EventKind::Lobby { participant: 1, waiting: true },
+            EventKind::Hold { participant: 1, on_hold: true },
             EventKind::Chat { participant: 1, account: "a".into(), text: "hi".into() },
             EventKind::PlaybackFinished {
                 playback: 4,

@@ -67,6 +67,13 @@ pub enum RoomEvent {
         /// Who.
         participant: ParticipantId,
     },
+    /// A participant put its call on hold, or resumed it.
+    Held {
+        /// Who.
+        participant: ParticipantId,
+        /// On hold now.
+        held: bool,
+    },
     /// A call was refused at the door.
     CallRefused {
         /// The caller.

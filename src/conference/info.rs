@@ -18,7 +18,7 @@ pub const CONTENT_TYPE: &str = "application/confInfo+json";
 /// One participant, as every other participant sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ParticipantInfo {
+pub struct ConfInfoEntry {
     /// `<account id>@ring.dht`.
     pub uri: String,
     /// The calling device's id.
@@ -54,7 +54,7 @@ pub struct ParticipantInfo {
 
 #[derive(Serialize)]
 struct ConfInfo<'a> {
-    p: &'a [ParticipantInfo],
+    p: &'a [ConfInfoEntry],
     w: i32,
     h: i32,
     v: u32,
@@ -63,7 +63,7 @@ struct ConfInfo<'a> {
 
 /// The confInfo JSON for `participants` in a composite of `width` × `height` in `layout`
 /// (Jami's number).
-pub fn conf_info(participants: &[ParticipantInfo], width: i32, height: i32, layout: u8) -> String {
+pub fn conf_info(participants: &[ConfInfoEntry], width: i32, height: i32, layout: u8) -> String {
     let info = ConfInfo { p: participants, w: width, h: height, v: VERSION, layout };
     serde_json::to_string(&info).unwrap_or_else(|_| "{}".to_owned())
 }

@@ -4,6 +4,7 @@
 //! calls; and what moderators may do to it, whoever sends the order.
 
 pub mod action;
+pub mod core;
 pub mod event;
 pub mod info;
 pub mod order;

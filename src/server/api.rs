@@ -18,13 +18,11 @@ use tracing::{info, warn};
 
 use super::playback::{self, PlayRequest};
 use super::registry::Registry;
-use super::room_owner::{
-    ActionError, ParticipantView, PlaybackView, RecordError, RecordTarget, RoomHandle, SeatError,
-};
+use super::room_owner::{PlaybackView, RecordError, RecordTarget, RoomHandle, SeatError};
 use crate::clock::{unix_now, unix_seconds};
 use crate::conference::action::{Action, Who};
+use crate::conference::core::{ActionError, ParticipantView};
 use crate::conference::event::{PlaybackEnd, RecordingEnd, RoomEvent};
-use crate::conference::order::Target;
 use crate::config::ApiConfig;
 use crate::identity::{AccountId, RoomIdentity};
 use crate::room::{AccountRole, Admission, Layout, RoomName, RoomPolicy};
@@ -222,20 +220,9 @@ impl Control for ServerControl {
             )));
         }
         info!(room = %stored.name, %account, role = role.as_str(), granted, "account role changed through the admin API");
-        let everyone = Who::Account(Target { account, device: None });
-        let live = match (role, granted) {
-            (AccountRole::Banned, true) => Some(Action::Hangup(everyone)),
-            (AccountRole::Moderator, moderator) => {
-                Some(Action::SetModerator { who: everyone, moderator })
-            }
-            _ => None,
-        };
-        if let (Some(action), Some(conference)) =
-            (live, self.rooms.conference(stored.name.as_str()))
-            && let Err(error) = conference.act(action).await
-        {
-            warn!(room = %stored.name, %account, %error, "the role is stored but the running conference did not take it");
-        }
+        // The running room takes the roles now: a ban ends the account's calls, a new or
+        // withdrawn moderator role applies, an account allowed in leaves the lobby.
+        self.rooms.refresh_roles(&stored.name).await;
         Ok(())
     }
 
@@ -450,6 +437,9 @@ pub(super) fn api_event(room: &RoomName, at_ms: u64, event: RoomEvent) -> Event 
         RoomEvent::Admitted { participant } => {
             EventKind::Lobby { participant: participant.0, waiting: false }
         }
+        RoomEvent::Held { participant, held } => {
+            EventKind::Hold { participant: participant.0, on_hold: held }
+        }
         RoomEvent::CallRefused { account, reason } => {
             EventKind::CallRefused { account: account.to_string(), reason }
         }
@@ -489,8 +479,8 @@ fn participant(view: &ParticipantView) -> Participant {
     Participant {
         id: view.id.0,
         account: view.account.to_string(),
-        device: view.device.clone(),
-        call_id: view.call_id.clone(),
+        device: view.device.to_string(),
+        call_id: view.call_id.to_string(),
         moderator: view.moderator,
         audio_local_muted: view.audio_local_muted,
         audio_moderator_muted: view.audio_moderator_muted,
@@ -499,6 +489,7 @@ fn participant(view: &ParticipantView) -> Participant {
         hand_raised: view.hand_raised,
         voice_activity: view.voice_activity,
         in_lobby: view.in_lobby,
+        on_hold: view.on_hold,
         active: view.active,
         joined_at: unix_seconds(view.joined_at),
     }

@@ -15,12 +15,11 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
-use super::door::Door;
-use super::mix_routes::{Outgoing, VideoJoin, video_config};
-use super::room_owner::{Member, RoomHandle};
-use crate::conference::action::{Action, Who};
+use super::mix_routes::{Outgoing, video_config};
+use super::room_owner::CallRoutes;
+use crate::conference::core::MediaShape;
 use crate::identity::AccountId;
 use crate::media::rtcp::{RtcpEvent, RtcpSession};
 use crate::media::rtp::{Depacketizer, Packetizer, PayloadFormat, Received};
@@ -28,14 +27,13 @@ use crate::media::srtp::SrtpSession;
 use crate::net::ice::tcp::Credentials;
 use crate::net::ice::udp::{IceUdpComponent, UdpReceived};
 use crate::room::RoomName;
-use crate::sip::sdp::{Direction, LocalStream, MediaKind, Offer, SrtpKey};
+use crate::sip::CallId;
+use crate::sip::sdp::{Direction, LocalStream, MediaKind, Offer, OfferedStream, SrtpKey};
 use crate::telemetry::metrics::Metrics;
 
 /// A stream that receives nothing at all (no RTP, no RTCP, no ICE keep-alive) for this long
 /// is given up: its caller has vanished (Jami sends RTCP and ICE keep-alives even when muted).
 const MEDIA_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often a call waiting in the lobby checks whether it was let in.
-const LOBBY_CHECK: Duration = Duration::from_secs(1);
 /// Fewest time between two keyframe requests to the caller (Jami's own spacing).
 const KEYFRAME_REQUEST_SPACING: Duration = Duration::from_millis(500);
 
@@ -43,22 +41,22 @@ const KEYFRAME_REQUEST_SPACING: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum CallEvent {
     /// Ask the caller for a video keyframe (SIP INFO).
-    KeyframeWanted(String),
+    KeyframeWanted(CallId),
     /// Nothing came from the caller for [`MEDIA_TIMEOUT`]: the call is over.
-    Vanished(String),
-    /// A moderator hung this call up: end it (BYE).
-    Hangup(String),
+    Vanished(CallId),
+    /// A moderator hung this call up, or its caller was banned: end it (BYE).
+    Hangup(CallId),
     /// Send the caller a text message, shown in its call (SIP MESSAGE, text/plain).
     Chat {
         /// The call.
-        call_id: String,
+        call_id: CallId,
         /// The text.
         text: String,
     },
     /// Send the conference's state to the caller (SIP MESSAGE, confInfo).
     ConfInfo {
         /// The call.
-        call_id: String,
+        call_id: CallId,
         /// The confInfo JSON.
         body: String,
     },
@@ -72,23 +70,15 @@ pub(super) struct CallMedia {
     pub(super) ice: Credentials,
     /// The caller asked for a keyframe of the composite.
     keyframe_requests: mpsc::Sender<()>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
-/// Who a call is, for its logs.
+/// Which call a stream belongs to, for its logs and its events.
 #[derive(Debug, Clone)]
 pub(super) struct CallLabel {
     pub(super) room: RoomName,
     pub(super) caller: AccountId,
-    /// The calling device's id.
-    pub(super) device: String,
-    /// The caller is a moderator of the room.
-    pub(super) moderator: bool,
-    /// The call starts in the lobby.
-    pub(super) lobby: bool,
-    pub(super) call_id: String,
-    /// The negotiated codecs, for the room's logs.
-    pub(super) codecs: String,
+    pub(super) call_id: CallId,
 }
 
 /// One accepted stream, bound and keyed, not yet running.
@@ -102,22 +92,45 @@ struct StreamParts {
 }
 
 impl CallMedia {
-    /// Binds the sockets for `offer` on `ip`, then joins the room's mix and runs the
-    /// streams; `events` reaches the link that carries the call's dialog. `previous` is the
-    /// media this call had before a re-INVITE: it leaves the mix before this one joins.
+    /// What an offer asks of the room: video both ways or not, and whether it holds the
+    /// call.
+    pub(super) fn shape(offer: &Offer) -> MediaShape {
+        let accepted: Vec<_> = offer.streams.iter().filter(|s| s.accepted()).collect();
+        let video = accepted.iter().find(|s| s.kind == MediaKind::Video);
+        let wants_nothing =
+            |s: &OfferedStream| matches!(s.direction, Direction::SendOnly | Direction::Inactive);
+        // Jami keeps audio `sendrecv` on hold and puts its video `sendonly`/`inactive`;
+        // other user agents put every stream so.
+        let held = match video {
+            Some(_) => {
+                accepted.iter().filter(|s| s.kind == MediaKind::Video).all(|s| wants_nothing(s))
+            }
+            None => !accepted.is_empty() && accepted.iter().all(|s| wants_nothing(s)),
+        };
+        MediaShape {
+            video: video
+                .and_then(|s| s.codec.as_ref())
+                .and_then(|codec| video_codec(payload_format(MediaKind::Video, &codec.name))),
+            sends_video: video
+                .is_some_and(|s| matches!(s.direction, Direction::SendRecv | Direction::SendOnly)),
+            held,
+        }
+    }
+
+    /// Binds the sockets for `offer` on `ip`, then runs the streams on the call's `routes`
+    /// in the mix; `events` reaches the link that carries the call's dialog. `previous` is
+    /// the media this call had before a re-INVITE: it stops now.
     pub(super) fn start(
         ip: IpAddr,
         offer: &Offer,
         label: CallLabel,
-        room: &RoomHandle,
+        routes: CallRoutes,
         events: mpsc::Sender<CallEvent>,
-        previous: Option<CallMedia>,
-        door: Option<Door>,
+        metrics: Arc<Metrics>,
     ) -> std::io::Result<Self> {
         let ice = Credentials::random();
         let mut streams = Vec::new();
         let mut parts = Vec::new();
-        let mut video = None;
         for offered in &offer.streams {
             let (Some(remote_key), Some(codec)) =
                 (offered.key.clone().filter(|_| offered.accepted()), offered.codec.as_ref())
@@ -125,11 +138,7 @@ impl CallMedia {
                 streams.push(None);
                 continue;
             };
-            let format = match (offered.kind, codec.name.as_str()) {
-                (MediaKind::Audio, _) => PayloadFormat::Opus,
-                (MediaKind::Video, "H264") => PayloadFormat::H264,
-                (MediaKind::Video, _) => PayloadFormat::Vp8,
-            };
+            let format = payload_format(offered.kind, &codec.name);
             let (rtp, rtcp) = (bind(ip)?, bind(ip)?);
             let local = LocalStream {
                 rtp: rtp.local_addr()?,
@@ -140,10 +149,6 @@ impl CallMedia {
                 streams.push(None);
                 continue;
             };
-            if let Some(codec) = video_codec(format) {
-                let sends = matches!(offered.direction, Direction::SendRecv | Direction::SendOnly);
-                video = Some(VideoJoin { codec, sends });
-            }
             parts.push(StreamParts {
                 kind: offered.kind,
                 sockets: [rtp, rtcp],
@@ -158,24 +163,10 @@ impl CallMedia {
             streams.push(Some(local));
         }
         let (keyframe_requests, keyframes_asked) = mpsc::channel(1);
-        let previous = previous.and_then(CallMedia::stop);
-        let task = tokio::spawn(run_call(
-            (previous, door),
-            parts,
-            label,
-            room.clone(),
-            video,
-            keyframes_asked,
-            events,
-        ));
-        Ok(Self { streams, ice, keyframe_requests, task: Some(task) })
-    }
-
-    /// Stops the media; the returned task ends once it has left the mix.
-    fn stop(mut self) -> Option<tokio::task::JoinHandle<()>> {
-        let task = self.task.take()?;
-        task.abort();
-        Some(task)
+        let video = CallMedia::shape(offer).video;
+        let task =
+            tokio::spawn(run_call(parts, label, routes, video, keyframes_asked, events, metrics));
+        Ok(Self { streams, ice, keyframe_requests, task })
     }
 
     /// The caller asked for a keyframe of the composite.
@@ -186,84 +177,44 @@ impl CallMedia {
 
 impl Drop for CallMedia {
     fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
+        self.task.abort();
     }
 }
 
-/// Joins the mix, runs every stream, and forwards the caller's keyframe requests, until a
-/// stream gives up (the caller vanished) or the call is dropped.
+/// Runs every stream on the call's routes in the mix, and forwards the caller's keyframe
+/// requests, until a stream gives up (the caller vanished) or the call's media is dropped.
 async fn run_call(
-    (previous, door): (Option<tokio::task::JoinHandle<()>>, Option<Door>),
     parts: Vec<StreamParts>,
     label: CallLabel,
-    room: RoomHandle,
-    video: Option<VideoJoin>,
+    routes: CallRoutes,
+    video_codec: Option<VideoCodec>,
     mut keyframes_asked: mpsc::Receiver<()>,
     events: mpsc::Sender<CallEvent>,
+    metrics: Arc<Metrics>,
 ) {
-    if let Some(previous) = previous {
-        // Aborted: it ends once its participant has left the room.
-        let _ = previous.await;
-    }
-    let video_codec = video.as_ref().map(|join| join.codec);
-    let member = Member {
-        caller: label.caller,
-        device: label.device.clone(),
-        moderator: label.moderator,
-        call_id: label.call_id.clone(),
-        codecs: label.codecs.clone(),
-        events: events.clone(),
-        lobby: label.lobby,
-    };
-    let mut participant = match room.join(member, video).await {
-        Ok(joined) => Some(joined),
-        Err(error) => {
-            warn!(room = %label.room, call_id = %label.call_id, %error, "cannot join the mix");
-            None
-        }
-    };
+    let CallRoutes { id, mixer, receivers } = routes;
+    let mut outgoing = Some(receivers.outgoing);
+    let (mut frames, mut keyframes) = (receivers.video, receivers.keyframes);
     let mut streams = JoinSet::new();
     for part in parts {
-        let mix = participant.as_mut().map(|participant| StreamMix {
-            participant: participant.id,
-            mixer: Arc::clone(&participant.mixer),
+        let mix = StreamMix {
+            participant: id,
+            mixer: Arc::clone(&mixer),
             output: match part.kind {
-                MediaKind::Audio => StreamOutput::Audio(participant.outgoing.take()),
-                MediaKind::Video => StreamOutput::Video {
-                    frames: participant.video.take(),
-                    keyframes: participant.keyframes.take(),
-                },
+                MediaKind::Audio => StreamOutput::Audio(outgoing.take()),
+                MediaKind::Video => {
+                    StreamOutput::Video { frames: frames.take(), keyframes: keyframes.take() }
+                }
             },
-        });
-        let metrics = Arc::clone(room.metrics());
-        streams.spawn(serve_stream(part, label.clone(), mix, events.clone(), metrics));
+        };
+        let metrics = Arc::clone(&metrics);
+        streams.spawn(serve_stream(part, label.clone(), Some(mix), events.clone(), metrics));
     }
-    let mut in_lobby = label.lobby && participant.is_some();
-    let mut lobby_check = tokio::time::interval(LOBBY_CHECK);
     loop {
         tokio::select! {
-            _ = lobby_check.tick(), if in_lobby => {
-                let Some(door) = &door else { continue };
-                match door.admit(label.caller).await {
-                    Ok(admitted) if !admitted.lobby => {
-                        if let Some(participant) = &participant {
-                            let _ = room.act(Action::Admit(Who::Participant(participant.id))).await;
-                        }
-                        in_lobby = false;
-                    }
-                    Ok(_) => {}
-                    Err(refusal) => {
-                        info!(room = %label.room, caller_account = %label.caller, reason = %refusal, "refused while waiting in the lobby");
-                        let _ = events.send(CallEvent::Hangup(label.call_id.clone())).await;
-                        return;
-                    }
-                }
-            }
             Some(()) = keyframes_asked.recv() => {
-                if let (Some(participant), Some(codec)) = (&participant, video_codec) {
-                    let _ = participant.mixer.send(Command::RequestKeyframe(codec));
+                if let Some(codec) = video_codec {
+                    let _ = mixer.send(Command::RequestKeyframe(codec));
                 }
             }
             ended = streams.join_next() => {
@@ -503,6 +454,15 @@ fn count_received(
     received[index] += 1;
     if received[index] == 1 {
         info!(room = %label.room, caller_account = %label.caller, call_id = %label.call_id, ?kind, component = index + 1, protected, "first media packet received");
+    }
+}
+
+/// How a stream of `kind` with codec `name` is packetized.
+fn payload_format(kind: MediaKind, name: &str) -> PayloadFormat {
+    match (kind, name) {
+        (MediaKind::Audio, _) => PayloadFormat::Opus,
+        (MediaKind::Video, "H264") => PayloadFormat::H264,
+        (MediaKind::Video, _) => PayloadFormat::Vp8,
     }
 }
 

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use super::room_owner::RoomHandle;
+use super::room_owner::{AdmitError, RoomHandle};
 use super::{link, session};
 use crate::conference::event::RoomEvent;
 use crate::config::LinkConfig;
@@ -25,8 +25,7 @@ use crate::net::tls::{ExpectedPeer, client_config};
 use crate::presence::{
     PeerConnectionRequest, ProtocolEra, announcement_value, certificate_value, open_request,
 };
-use crate::room::{AccountRole, Refusal, Room, RoomName, admit};
-use crate::store::{Store, StoreError};
+use crate::room::Room;
 use crate::telemetry::metrics::CallOutcome;
 
 /// Request ids remembered to drop re-deliveries (values live up to 10 minutes).
@@ -60,7 +59,6 @@ pub struct RequestCounters {
 /// What the room task shares with its request tasks.
 struct Shared {
     dht: DhtHandle,
-    store: Store,
     room: Room,
     device_key: PrivateKey,
     link: Arc<LinkConfig>,
@@ -84,7 +82,6 @@ struct RoomTask {
 /// Serves `room` until `stop` turns true.
 pub(super) async fn serve(
     dht: DhtHandle,
-    store: Store,
     room: Room,
     link: Arc<LinkConfig>,
     conference: RoomHandle,
@@ -97,7 +94,6 @@ pub(super) async fn serve(
     };
     let shared = Arc::new(Shared {
         dht,
-        store,
         room,
         device_key,
         link,
@@ -253,8 +249,8 @@ impl Shared {
             connection_type = %request.connection_type,
             "verified connection request"
         );
-        let admitted = match self.admission(caller).await {
-            Ok(admitted) => admitted,
+        match self.conference.admit(caller).await {
+            Ok(_) => {}
             Err(refusal) => {
                 let refused = self.count(|c| c.refused += 1).refused;
                 info!(
@@ -268,8 +264,8 @@ impl Shared {
                 let reason = refusal.to_string();
                 self.conference.publish(RoomEvent::CallRefused { account: caller, reason });
                 let outcome = match refusal {
-                    AdmissionError::Refused(_) => CallOutcome::Refused,
-                    AdmissionError::Store(_) | AdmissionError::RoomGone => CallOutcome::Failed,
+                    AdmitError::Refused(_) => CallOutcome::Refused,
+                    AdmitError::NotRunning => CallOutcome::Failed,
                 };
                 self.conference.metrics().call(outcome);
                 return;
@@ -299,8 +295,6 @@ impl Shared {
                     device_long_id: self.room.identity.device_long_id(),
                     conference: self.conference.clone(),
                     caller_device: request.sender.long_id(),
-                    caller_is_moderator: admitted.moderator,
-                    door: self.door(),
                     beacon_interval: Duration::from_secs(self.link.beacon_interval),
                     requested_at: verified_at,
                 };
@@ -310,19 +304,6 @@ impl Shared {
                 warn!(room = %room, caller_account = %caller, %error, "device link failed");
                 self.conference.call_failed(caller, format!("device link: {error}"));
             }
-        }
-    }
-
-    /// Applies the room's admission policy (see [`Door::admit`]).
-    async fn admission(&self, caller: AccountId) -> Result<Admitted, AdmissionError> {
-        self.door().admit(caller).await
-    }
-
-    fn door(&self) -> Door {
-        Door {
-            store: self.store.clone(),
-            room: self.room.name.clone(),
-            conference: self.conference.clone(),
         }
     }
 
@@ -390,53 +371,6 @@ impl Shared {
     fn chains(&self) -> std::sync::MutexGuard<'_, HashMap<InfoHash, AccountId>> {
         self.chains.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
-
-/// The room's door: the admission policy, applied to every connection request and every new
-/// call on an open link.
-#[derive(Clone)]
-pub(super) struct Door {
-    store: Store,
-    room: RoomName,
-    conference: RoomHandle,
-}
-
-/// What an admitted caller may do.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Admitted {
-    /// It may order others (a room moderator, or everyone is).
-    pub(super) moderator: bool,
-    /// It waits in the lobby (neither heard nor shown) until a moderator lets it in by
-    /// putting its account on the room's allow-list.
-    pub(super) lobby: bool,
-}
-
-impl Door {
-    /// Applies the room's policy, read fresh from the store so that changes made while the
-    /// server runs take effect at the next call. A store failure refuses.
-    pub(super) async fn admit(&self, caller: AccountId) -> Result<Admitted, AdmissionError> {
-        if self.conference.is_draining() {
-            return Err(Refusal::Draining.into());
-        }
-        let room = self.store.room_outline(&self.room).await?.ok_or(AdmissionError::RoomGone)?;
-        let roles = self.store.roles_of(room.id, caller).await?;
-        self.conference.set_policy(room.policy.clone());
-        admit(&room.policy, &roles, self.conference.participant_count())?;
-        let moderator = room.policy.all_moderators || roles.contains(&AccountRole::Moderator);
-        let lobby = room.policy.lobby && !moderator && !roles.contains(&AccountRole::Allowed);
-        Ok(Admitted { moderator, lobby })
-    }
-}
-
-/// Why a caller is not let in.
-#[derive(Debug, thiserror::Error)]
-pub(super) enum AdmissionError {
-    #[error("{0}")]
-    Refused(#[from] Refusal),
-    #[error("the store failed: {0}")]
-    Store(#[from] StoreError),
-    #[error("the room was deleted")]
-    RoomGone,
 }
 
 /// The caller's account of a certificate value's chain, if it is a valid device chain whose

@@ -37,14 +37,6 @@ pub(super) fn video_config() -> VideoConfig {
     VideoConfig::default()
 }
 
-/// A call's video in the mix: the codec it sends and receives.
-pub(super) struct VideoJoin {
-    /// H.264 or VP8, both ways.
-    pub(super) codec: VideoCodec,
-    /// Whether the caller sends video (its offer is `sendrecv` or `sendonly`).
-    pub(super) sends: bool,
-}
-
 /// Where a participant's share of the mixer's output goes.
 struct Route {
     audio: mpsc::Sender<Outgoing>,
@@ -58,25 +50,6 @@ struct VideoRoute {
     keyframes: mpsc::Sender<()>,
     /// A frame was dropped: the next ones are useless until a keyframe.
     broken: bool,
-}
-
-/// A call's place in the mix; leaving the room when dropped.
-pub(super) struct Participant {
-    pub(super) id: ParticipantId,
-    pub(super) mixer: Arc<MediaRoom>,
-    /// Its mix-minus (taken by the audio stream).
-    pub(super) outgoing: Option<mpsc::Receiver<Outgoing>>,
-    /// The composite, when it has video (taken by the video stream).
-    pub(super) video: Option<mpsc::Receiver<Arc<EncodedVideo>>>,
-    /// The mixer's keyframe requests for its video (taken by the video stream).
-    pub(super) keyframes: Option<mpsc::Receiver<()>>,
-    pub(super) owner: RoomHandle,
-}
-
-impl Drop for Participant {
-    fn drop(&mut self) {
-        self.owner.leave(self.id);
-    }
 }
 
 /// A participant without a call (a bot, a played file): its place in the mix, handed over by
@@ -126,14 +99,16 @@ impl Mixer {
         let _ = self.room.send(command);
     }
 
-    /// Adds participant `id`: it hears the mix and, with `video`, sees the composite; its own
-    /// video goes in when `video_input` says so.
-    pub(super) fn add(
-        &mut self,
-        id: ParticipantId,
-        video: Option<VideoCodec>,
-        video_input: Option<VideoCodec>,
-    ) -> Receivers {
+    /// Adds participant `id` without a call (a bot, a played file, the recorder): it hears
+    /// the mix and, with `video`, sees the composite; it sends no video of its own.
+    pub(super) fn add(&mut self, id: ParticipantId, video: Option<VideoCodec>) -> Receivers {
+        self.send(Command::Add { participant: id, video: None });
+        self.route(id, video)
+    }
+
+    /// New routes to participant `id` (replacing any it had: a call's new media after a
+    /// re-INVITE): its mix-minus and, with `video`, the composite in that codec.
+    pub(super) fn route(&mut self, id: ParticipantId, video: Option<VideoCodec>) -> Receivers {
         let (audio, outgoing) = mpsc::channel(OUTGOING_QUEUE);
         let (video_route, video_out, keyframes) = match video {
             Some(codec) => {
@@ -145,7 +120,6 @@ impl Mixer {
             None => (None, None, None),
         };
         self.routes.insert(id, Route { audio, video: video_route });
-        self.send(Command::Add { participant: id, video: video_input });
         if let Some(codec) = video {
             // The newcomer's decoder starts at a keyframe.
             self.send(Command::RequestKeyframe(codec));

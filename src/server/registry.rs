@@ -15,6 +15,7 @@ use tracing::{info, warn};
 use super::api::api_event;
 use super::room_owner::RoomHandle;
 use crate::clock::unix_now_ms;
+use crate::conference::core::Roles;
 use crate::config::{ClusterConfig, LinkConfig, MediaConfig};
 use crate::dht::driver::DhtHandle;
 use crate::room::{Room, RoomId, RoomName};
@@ -158,9 +159,16 @@ impl Registry {
                     continue;
                 }
             }
-            if let Some(entry) = self.running().get_mut(&key) {
-                entry.renewed = now;
-                entry.conference.set_policy(outline.policy);
+            if self.running().contains_key(&key) {
+                // The roles are read before the lock is taken again (a store query waits).
+                let roles = self.roles(outline.id).await;
+                if let Some(entry) = self.running().get_mut(&key) {
+                    entry.renewed = now;
+                    entry.conference.set_policy(outline.policy);
+                    if let Some(roles) = roles {
+                        entry.conference.set_roles(roles);
+                    }
+                }
                 continue;
             }
             // New here: its identity is loaded (and checked) once, to start it.
@@ -175,9 +183,9 @@ impl Registry {
                 }
                 Err(error) => return Err(error),
             };
+            let roles = self.store.roles(outline.id).await?;
             info!(room = %outline.name, replica = %self.replica, "room lease taken: serving it");
-            let entry = self.start(room, now);
-            entry.conference.set_policy(outline.policy);
+            let entry = self.start(room, roles, now);
             self.running().insert(key, entry);
         }
         Ok(())
@@ -201,12 +209,38 @@ impl Registry {
         self.running().len()
     }
 
-    /// Starts serving `room`, whose lease was renewed at `renewed`.
-    fn start(&self, room: Room, renewed: Instant) -> Running {
+    /// The stored roles of room `room`; `None` (logged) when the store cannot say, and the
+    /// room keeps the roles it had.
+    async fn roles(&self, room: RoomId) -> Option<Roles> {
+        match self.store.roles(room).await {
+            Ok(roles) => Some(roles),
+            Err(error) => {
+                warn!(%error, "cannot read a room's roles: it keeps the ones it had");
+                None
+            }
+        }
+    }
+
+    /// Pushes room `name`'s stored roles to its conference now (after a change through the
+    /// admin API), rather than at the next sync.
+    pub(super) async fn refresh_roles(&self, name: &RoomName) {
+        let Some((id, conference)) =
+            self.running().get(&key_of(name)).map(|entry| (entry.id, entry.conference.clone()))
+        else {
+            return;
+        };
+        if let Some(roles) = self.roles(id).await {
+            conference.set_roles(roles);
+        }
+    }
+
+    /// Starts serving `room` with its stored `roles`, its lease renewed at `renewed`.
+    fn start(&self, room: Room, roles: Roles, renewed: Instant) -> Running {
         let conference = RoomHandle::spawn(
             room.name.clone(),
             Arc::clone(&self.metrics),
             Arc::clone(&self.draining),
+            (room.policy.clone(), roles),
         );
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         tokio::spawn(forward_events(
@@ -219,7 +253,6 @@ impl Registry {
         let (id, name) = (room.id, room.name.clone());
         let task = tokio::spawn(super::door::serve(
             self.dht.clone(),
-            self.store.clone(),
             room,
             Arc::clone(&self.link),
             conference.clone(),

@@ -15,9 +15,9 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::call::{CallEvent, CallLabel, CallMedia};
-use super::door::{Admitted, Door};
 use super::link::IceLink;
-use super::room_owner::RoomHandle;
+use super::room_owner::{JoinFailure, Membership, RoomHandle};
+use crate::conference::core::{Caller, JoinError, JoinRequest};
 use crate::conference::event::RoomEvent;
 use crate::conference::info as conf_info;
 use crate::conference::order;
@@ -27,6 +27,7 @@ use crate::net::message_channel::{self, MessageReader};
 use crate::net::mux::{ChannelId, Multiplexer, MuxEvent};
 use crate::net::tls::peer_name;
 use crate::room::RoomName;
+use crate::sip::CallId;
 use crate::sip::dialog::{self, Dialog};
 use crate::sip::sdp;
 use crate::sip::uas;
@@ -75,16 +76,6 @@ enum SessionEnd {
     Shutdown,
 }
 
-/// Who is at the other end of a link.
-#[derive(Debug, Clone)]
-struct CallerInfo {
-    account: AccountId,
-    /// Its device id.
-    device: String,
-    /// It is a moderator of the room.
-    moderator: bool,
-}
-
 /// What a link needs of its room.
 pub(super) struct LinkContext {
     /// The room's name.
@@ -97,10 +88,6 @@ pub(super) struct LinkContext {
     pub(super) conference: RoomHandle,
     /// The calling device's long id (confInfo's `device`).
     pub(super) caller_device: DeviceLongId,
-    /// The caller is a moderator of the room.
-    pub(super) caller_is_moderator: bool,
-    /// The room's admission policy, applied again to every new call on the link.
-    pub(super) door: Door,
     /// Silence after which the link is probed with a beacon.
     pub(super) beacon_interval: Duration,
     /// When the caller's connection request was verified: its first call's setup time
@@ -124,21 +111,14 @@ pub(super) async fn serve(
         device_long_id,
         conference,
         caller_device,
-        caller_is_moderator,
-        door,
         beacon_interval,
         requested_at,
     } = context;
     let room = &room;
-    let info = CallerInfo {
-        account: caller,
-        device: caller_device.to_string(),
-        moderator: caller_is_moderator,
-    };
+    let caller_info = Caller { account: caller, device: caller_device };
     let ids = (device, device_long_id);
-    match Session::new(link, tls, room.clone(), ids, info, conference.clone()) {
+    match Session::new(link, tls, room.clone(), ids, caller_info, conference.clone()) {
         Ok(mut session) => {
-            session.door = Some(door);
             session.requested_at = Some(requested_at);
             let end = tokio::select! {
                 end = session.run(beacon_interval) => end,
@@ -171,23 +151,24 @@ struct Session {
     message_channel_name: String,
     room: RoomName,
     device: DeviceId,
-    caller_info: CallerInfo,
+    caller_info: Caller,
     to_tag: String,
     established: bool,
-    /// Calls by Call-ID.
-    calls: HashMap<String, Call>,
+    /// Calls by Call-ID (unique on the link, and in the room).
+    calls: HashMap<CallId, Call>,
     conference: RoomHandle,
     /// What the calls' media asks of the link.
     call_events: (mpsc::Sender<CallEvent>, mpsc::Receiver<CallEvent>),
-    /// New INVITEs waiting for the room's admission check, with their channel.
+    /// INVITEs and re-INVITEs waiting for the room's answer, with their channel.
     pending_invites: Vec<(ChannelId, sipx_sip::Request)>,
-    door: Option<Door>,
     /// When the connection request was verified, until the link's first call is answered.
     requested_at: Option<Instant>,
 }
 
 /// An answered call on this link.
 struct Call {
+    /// Its participant in the room (it leaves when the call is dropped).
+    membership: Membership,
     media: CallMedia,
     dialog: Option<Dialog>,
     /// The `sip` channel its INVITE came on.
@@ -200,7 +181,7 @@ impl Session {
         config: Arc<rustls::ClientConfig>,
         room: RoomName,
         (device, device_long_id): (DeviceId, DeviceLongId),
-        caller_info: CallerInfo,
+        caller_info: Caller,
         conference: RoomHandle,
     ) -> Result<Self, rustls::Error> {
         let tls = ClientConnection::new(config, peer_name(link.remote.ip()))?;
@@ -220,7 +201,6 @@ impl Session {
             conference,
             call_events: mpsc::channel(CALL_EVENTS),
             pending_invites: Vec::new(),
-            door: None,
             requested_at: None,
         })
     }
@@ -399,13 +379,13 @@ impl Session {
                 continue;
             }
             // A link's calls all come from one device: its first call speaks for it.
-            let Some(call_id) = self.calls.keys().next().cloned() else {
+            let Some(participant) = self.calls.values().next().map(|c| c.membership.id()) else {
                 info!(room = %self.room, caller_account = %self.caller_info.account, "text message from a caller not in a call: dropped");
                 continue;
             };
             let text = chat_text(message.content.as_bytes());
             if !text.trim().is_empty() {
-                self.conference.chat_from(call_id, text);
+                self.conference.chat_from(participant, text);
             }
         }
     }
@@ -426,14 +406,9 @@ impl Session {
             );
             let responses = match request.method {
                 Method::Invite => {
-                    let is_new =
-                        uas::call_id(&request).is_none_or(|id| !self.calls.contains_key(&id));
-                    if is_new {
-                        // Answered once the room's policy says yes (answer_invites).
-                        self.pending_invites.push((channel, request));
-                        continue;
-                    }
-                    self.on_invite(&request, channel, false)
+                    // Answered once the room has taken it in (answer_invites).
+                    self.pending_invites.push((channel, request));
+                    continue;
                 }
                 Method::Bye | Method::Cancel => {
                     if let Some(call) = uas::call_id(&request).and_then(|id| self.calls.remove(&id))
@@ -458,29 +433,12 @@ impl Session {
         }
     }
 
-    /// Applies the room's admission policy to each new INVITE, as it stands now (the caller
-    /// may have been banned, or the room locked, since its link opened), then answers it.
+    /// Answers the INVITEs received: each goes to the room, which applies its policy as it
+    /// stands now (the caller may have been banned, or the room locked, since its link
+    /// opened).
     async fn answer_invites(&mut self) {
         for (channel, request) in std::mem::take(&mut self.pending_invites) {
-            let admitted = match &self.door {
-                Some(door) => door.admit(self.caller_info.account).await,
-                None => Ok(Admitted { moderator: self.caller_info.moderator, lobby: false }),
-            };
-            let responses = match admitted {
-                Ok(admitted) => {
-                    self.caller_info.moderator = admitted.moderator;
-                    self.on_invite(&request, channel, admitted.lobby)
-                }
-                Err(refusal) => {
-                    info!(room = %self.room, caller_account = %self.caller_info.account, reason = %refusal, "refused a call on an open link");
-                    self.conference.publish(RoomEvent::CallRefused {
-                        account: self.caller_info.account,
-                        reason: refusal.to_string(),
-                    });
-                    self.conference.metrics().call(CallOutcome::Refused);
-                    uas::reject(&request, 603, "Decline", &self.to_tag)
-                }
-            };
+            let responses = self.on_invite(&request, channel).await;
             for response in responses {
                 self.mux.send(channel, &response);
             }
@@ -494,14 +452,16 @@ impl Session {
             .headers
             .value(&sipx_sip::HeaderName::ContentType)
             .map(|value| String::from_utf8_lossy(&value).trim().to_ascii_lowercase());
-        let Some(call_id) = uas::call_id(request).filter(|id| self.calls.contains_key(id)) else {
+        let Some(participant) =
+            uas::call_id(request).and_then(|id| self.calls.get(&id)).map(|c| c.membership.id())
+        else {
             return;
         };
         let media_type = content_type.as_deref().and_then(|value| value.split(';').next());
         if media_type.map(str::trim) == Some(CHAT_CONTENT_TYPE) {
             let text = chat_text(request.body());
             if !text.trim().is_empty() {
-                self.conference.chat_from(call_id, text);
+                self.conference.chat_from(participant, text);
             }
             return;
         }
@@ -510,7 +470,7 @@ impl Session {
         }
         match order::parse(request.body()) {
             Ok(orders) => {
-                self.conference.orders(call_id, orders);
+                self.conference.orders(participant, orders);
             }
             Err(error) => {
                 warn!(room = %self.room, caller_account = %self.caller_info.account, %error, "confOrder refused");
@@ -530,9 +490,7 @@ impl Session {
             }
             Some(dialog::MediaControl::MuteState(muted)) => {
                 info!(room = %self.room, caller_account = %self.caller_info.account, muted, "the caller's microphone mute changed");
-                if let Some(call_id) = uas::call_id(request) {
-                    self.conference.set_local_muted(call_id, muted);
-                }
+                self.conference.set_local_muted(call.membership.id(), muted);
             }
             Some(dialog::MediaControl::VoiceActivity(_)) | None => {}
         }
@@ -595,7 +553,7 @@ impl Session {
     }
 
     /// Sends an in-dialog MESSAGE on call `call_id`, if it is still up.
-    fn send_message(&mut self, call_id: &str, content_type: &str, body: &str) {
+    fn send_message(&mut self, call_id: &CallId, content_type: &str, body: &str) {
         let local = self.link.local;
         let Some(call) = self.calls.get_mut(call_id) else { return };
         let Some(dialog) = call.dialog.as_mut() else { return };
@@ -609,63 +567,71 @@ impl Session {
         }
     }
 
-    /// Answers an INVITE (or re-INVITE): media for each stream we take, then 100/180/200
-    /// with our SDP; 488 when nothing in the offer is acceptable.
-    fn on_invite(
-        &mut self,
-        request: &sipx_sip::Request,
-        channel: ChannelId,
-        lobby: bool,
-    ) -> Vec<Vec<u8>> {
+    /// Answers an INVITE or a re-INVITE: the room takes the call in (a new participant, or
+    /// the same one with new media), then its media start and we answer with our SDP; 488
+    /// when nothing in the offer is acceptable.
+    async fn on_invite(&mut self, request: &sipx_sip::Request, channel: ChannelId) -> Vec<Vec<u8>> {
+        let account = self.caller_info.account;
         let Some(call_id) = uas::call_id(request) else {
             return uas::reject(request, 400, "Bad Request", &self.to_tag);
         };
-        if !self.calls.contains_key(&call_id) && self.calls.len() >= MAX_CALLS {
+        let reinvite = self.calls.contains_key(&call_id);
+        if !reinvite && self.calls.len() >= MAX_CALLS {
             return uas::reject(request, 486, "Busy Here", &self.to_tag);
         }
         let body = String::from_utf8_lossy(request.body()).into_owned();
         let offer = match sdp::parse_offer(&body) {
             Ok(offer) => offer,
             Err(error) => {
-                warn!(room = %self.room, caller_account = %self.caller_info.account, %error, "offer refused");
-                self.conference.call_failed(self.caller_info.account, format!("offer: {error}"));
+                warn!(room = %self.room, caller_account = %account, %error, "offer refused");
+                self.conference.call_failed(account, format!("offer: {error}"));
                 return uas::reject(request, 488, "Not Acceptable Here", &self.to_tag);
             }
         };
-        let codecs = offer
-            .streams
-            .iter()
-            .filter(|s| s.accepted())
-            .filter_map(|s| s.codec.as_ref())
-            .map(|c| format!("{}/{}", c.name, c.clock_rate))
-            .collect::<Vec<_>>()
-            .join(" + ");
-        let label = CallLabel {
-            room: self.room.clone(),
-            caller: self.caller_info.account,
-            device: self.caller_info.device.clone(),
-            moderator: self.caller_info.moderator,
-            lobby,
-            call_id: call_id.clone(),
-            codecs,
+        let shape = CallMedia::shape(&offer);
+        let taken = match self.calls.get(&call_id) {
+            Some(call) => {
+                let participant = call.membership.id();
+                self.conference.renegotiate(participant, shape).await.map(|routes| (routes, None))
+            }
+            None => {
+                let codecs = offer
+                    .streams
+                    .iter()
+                    .filter(|s| s.accepted())
+                    .filter_map(|s| s.codec.as_ref())
+                    .map(|c| format!("{}/{}", c.name, c.clock_rate))
+                    .collect::<Vec<_>>()
+                    .join(" + ");
+                let join = JoinRequest {
+                    caller: self.caller_info,
+                    call_id: call_id.clone(),
+                    media: shape,
+                    codecs,
+                    joined_at: std::time::SystemTime::now(),
+                };
+                let events = self.call_events.0.clone();
+                self.conference
+                    .join(join, events)
+                    .await
+                    .map(|joined| (joined.routes, Some(joined.membership)))
+            }
         };
+        let (routes, membership) = match taken {
+            Ok(taken) => taken,
+            Err(failure) => return self.refuse_invite(request, &call_id, &failure),
+        };
+        let label =
+            CallLabel { room: self.room.clone(), caller: account, call_id: call_id.clone() };
         let events = self.call_events.0.clone();
-        // A re-INVITE replaces the call's media: new ports, ICE session and keys.
-        let previous = self.calls.remove(&call_id).map(|call| call.media);
-        let reinvite = previous.is_some();
-        let media = match CallMedia::start(
-            self.link.local.ip(),
-            &offer,
-            label,
-            &self.conference,
-            events,
-            previous,
-            self.door.clone(),
-        ) {
+        let metrics = Arc::clone(self.conference.metrics());
+        let ip = self.link.local.ip();
+        let media = match CallMedia::start(ip, &offer, label, routes, events, metrics) {
             Ok(media) => media,
             Err(error) => {
                 warn!(room = %self.room, %error, "cannot open media sockets");
-                self.conference.call_failed(self.caller_info.account, format!("media: {error}"));
+                self.conference.call_failed(account, format!("media: {error}"));
+                self.calls.remove(&call_id);
                 return uas::reject(request, 500, "Server Internal Error", &self.to_tag);
             }
         };
@@ -679,14 +645,57 @@ impl Session {
         let contact = format!("<sips:{}@{};transport=tls>", self.device, self.link.local);
         let accepted: Vec<_> =
             offer.streams.iter().filter(|s| s.accepted()).map(|s| s.kind).collect();
-        info!(room = %self.room, caller_account = %self.caller_info.account, call_id = %call_id, streams = ?accepted, "call answered");
-        if !reinvite {
-            let setup = self.requested_at.take().map(|at| at.elapsed());
-            self.conference.metrics().call_answered(setup);
-        }
+        info!(room = %self.room, caller_account = %account, call_id = %call_id, streams = ?accepted, reinvite, on_hold = shape.held, "call answered");
         let dialog = Dialog::answered(request, &self.to_tag);
-        self.calls.insert(call_id, Call { media, dialog, channel });
+        match (self.calls.get_mut(&call_id), membership) {
+            (Some(call), _) => {
+                // Same participant, new media: the earlier media stop as they are dropped.
+                call.media = media;
+                call.dialog = dialog;
+                call.channel = channel;
+            }
+            (None, Some(membership)) => {
+                let setup = self.requested_at.take().map(|at| at.elapsed());
+                self.conference.metrics().call_answered(setup);
+                self.calls.insert(call_id, Call { membership, media, dialog, channel });
+            }
+            (None, None) => {
+                return uas::reject(request, 500, "Server Internal Error", &self.to_tag);
+            }
+        }
         uas::answer_invite(request, &self.to_tag, &contact, &answer)
+    }
+
+    /// Answers an INVITE the room did not take: 603 when its policy refuses the caller (a
+    /// call already up ends), 482 for a Call-ID another call in the room has, 500 when the
+    /// room cannot serve.
+    fn refuse_invite(
+        &mut self,
+        request: &sipx_sip::Request,
+        call_id: &CallId,
+        failure: &JoinFailure,
+    ) -> Vec<Vec<u8>> {
+        let account = self.caller_info.account;
+        let ended = self.calls.remove(call_id).is_some();
+        match failure {
+            JoinFailure::Refused(JoinError::Refused(refusal)) => {
+                info!(room = %self.room, caller_account = %account, call_id = %call_id, reason = %refusal, ended, "refused a call on an open link");
+                self.conference
+                    .publish(RoomEvent::CallRefused { account, reason: refusal.to_string() });
+                self.conference.metrics().call(CallOutcome::Refused);
+                uas::reject(request, 603, "Decline", &self.to_tag)
+            }
+            JoinFailure::Refused(JoinError::CallIdInUse) => {
+                warn!(room = %self.room, caller_account = %account, call_id = %call_id, "refused a call: its Call-ID is already in use in the room");
+                self.conference.metrics().call(CallOutcome::Refused);
+                uas::reject(request, 482, "Loop Detected", &self.to_tag)
+            }
+            JoinFailure::Mixer(_) | JoinFailure::NotRunning => {
+                warn!(room = %self.room, caller_account = %account, %failure, "the room cannot take a call");
+                self.conference.call_failed(account, failure.to_string());
+                uas::reject(request, 500, "Server Internal Error", &self.to_tag)
+            }
+        }
     }
 
     /// Ends the link politely: TLS close_notify, written within [`CLOSE_TIMEOUT`].

@@ -5,6 +5,7 @@
 //! MESSAGE, INFO, BYE and CANCEL get 200 (an unanswered out-of-dialog MESSAGE makes Jami drop
 //! the channel); ACK gets nothing; other methods get 405 with the methods we allow.
 
+use super::CallId;
 use sipx_sip::{HeaderName, Method, Request, Response, ResponseBuilder, StatusCode};
 
 /// What the room says it is, in the form jamid reads abilities from (`SIPCall::
@@ -48,10 +49,9 @@ pub fn answer_invite(request: &Request, to_tag: &str, contact: &str, sdp: &str) 
     [trying, ringing, ok].into_iter().flatten().collect()
 }
 
-/// The Call-ID of a message.
-pub fn call_id(request: &Request) -> Option<String> {
-    let value = request.headers.value(&HeaderName::CallId)?;
-    Some(String::from_utf8_lossy(&value).trim().to_owned())
+/// The Call-ID of a message, if it has a valid one.
+pub fn call_id(request: &Request) -> Option<CallId> {
+    CallId::parse(&request.headers.value(&HeaderName::CallId)?)
 }
 
 /// A response to `request`, with our To tag on everything but 100.

@@ -228,6 +228,22 @@ impl Store {
             .filter_map(|(account, role)| Some((account, AccountRole::from_stored(&role)?)))
             .collect())
     }
+
+    /// Every account with a role in room `room`, with its roles (rows that do not parse,
+    /// which only a hand edit of the database makes, are left out).
+    pub async fn roles(
+        &self,
+        room: RoomId,
+    ) -> Result<std::collections::HashMap<AccountId, Vec<AccountRole>>, StoreError> {
+        let mut roles: std::collections::HashMap<AccountId, Vec<AccountRole>> =
+            std::collections::HashMap::new();
+        for (account, role) in self.accounts(room).await? {
+            if let Ok(account) = account.parse::<AccountId>() {
+                roles.entry(account).or_default().push(role);
+            }
+        }
+        Ok(roles)
+    }
 }
 
 /// What [`Store::delete_room`] removed, as it was stored.

@@ -38,6 +38,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "call_refused",
     "call_failed",
     "lobby",
+    "hold",
     "chat",
     "playback_finished",
     "recording_finished",

@@ -249,6 +249,7 @@ fn event_types_name_every_kind() {
         EventKind::CallRefused { account: "a".into(), reason: "locked".into() },
         EventKind::CallFailed { account: "a".into(), reason: "ice".into() },
         EventKind::Lobby { participant: 1, waiting: true },
+        EventKind::Hold { participant: 1, on_hold: true },
         EventKind::Chat { participant: 1, account: "a".into(), text: "hi".into() },
         EventKind::PlaybackFinished {
             playback: 3,
@@ -275,6 +276,7 @@ fn event_types_name_every_kind() {
             | EventKind::CallRefused { .. }
             | EventKind::CallFailed { .. }
             | EventKind::Lobby { .. }
+            | EventKind::Hold { .. }
             | EventKind::Chat { .. }
             | EventKind::PlaybackFinished { .. }
             | EventKind::RecordingFinished { .. } => {}

@@ -1,7 +1,7 @@
 use super::*;
 
-fn participant(uri: &str) -> ParticipantInfo {
-    ParticipantInfo {
+fn participant(uri: &str) -> ConfInfoEntry {
+    ConfInfoEntry {
         uri: format!("{uri}@ring.dht"),
         device: "dev".into(),
         sink_id: "call_video_0".into(),

@@ -12,7 +12,7 @@ use rdv_mixer::video::VideoCodec;
 use tokio::sync::{broadcast, mpsc};
 use tracing::{info, warn};
 
-use super::{Conference, PlaybackView, RecordError, RecordTarget, RecordingState, SeatError};
+use super::{PlaybackView, RecordError, RecordTarget, RecordingState, RoomOwner, SeatError};
 use crate::conference::event::{PlaybackEnd, RecordingEnd, RoomEvent};
 use crate::room::RoomName;
 use crate::server::bot;
@@ -40,7 +40,7 @@ impl Player {
     }
 }
 
-impl Conference {
+impl RoomOwner {
     /// Starts recording `target`, unless a recording runs already.
     pub(super) fn start_recording(
         &mut self,
@@ -49,20 +49,20 @@ impl Conference {
         if let Some((_, recorder)) = &self.recording {
             return Ok(recorder.state());
         }
-        if self.mixer.is_none() || self.members.is_empty() {
+        if self.mixer.is_none() || self.core.is_empty() {
             return Err(RecordError::Empty);
         }
         let owner = self.handle().map_err(|_| RecordError::NotRunning)?;
-        let id = self.new_participant_id();
+        let id = self.core.new_id();
         let Some(mixer) = self.mixer.as_mut() else { return Err(RecordError::Empty) };
-        let receivers = mixer.add(id, target.video.then_some(VideoCodec::Vp8), None);
+        let receivers = mixer.add(id, target.video.then_some(VideoCodec::Vp8));
         let video = target.video;
         let failed = async move { owner.recording_failed(id).await };
         let recorder = match Recorder::start(target, receivers.outgoing, receivers.video, failed) {
             Ok(recorder) => recorder,
             Err(error) => {
                 mixer.remove(id);
-                warn!(room = %self.room, %error, "the recording cannot start");
+                warn!(%error, "the recording cannot start");
                 return Err(RecordError::Unwritable(error));
             }
         };
@@ -70,10 +70,10 @@ impl Conference {
             // A continuous picture track, even while nobody sends video.
             mixer.send(Command::KeepComposing(true));
         }
-        info!(room = %self.room, file = %recorder.file.display(), video, "recording started");
+        info!(file = %recorder.file.display(), video, "recording started");
         let state = recorder.state();
         self.recording = Some((id, recorder));
-        self.pacer.changed();
+        self.core.set_recording(true);
         Ok(state)
     }
 
@@ -87,9 +87,9 @@ impl Conference {
             mixer.remove(id);
             mixer.send(Command::KeepComposing(false));
         }
-        self.pacer.changed();
+        self.core.set_recording(false);
         let (file, video) = (recorder.file.clone(), recorder.video);
-        let seconds = finish_recording(recorder, &self.room, &self.events, why).await;
+        let seconds = finish_recording(recorder, &self.room, &self.shared.events, why).await;
         RecordingState { recording: false, file: Some(file), video, seconds }
     }
 
@@ -101,7 +101,7 @@ impl Conference {
         outputs: &mut Option<mpsc::Receiver<Output>>,
     ) -> Result<BotLink, SeatError> {
         if let Some(source) = listen
-            && !self.members.contains_key(&source)
+            && !self.core.contains(source)
         {
             return Err(SeatError::NoSuchParticipant(source.0));
         }
@@ -117,13 +117,13 @@ impl Conference {
         let link = bot::spawn(seat).map_err(|error| self.unseat(id, error))?;
         self.bots.insert(id);
         let listen = listen.map(|source| source.0);
-        info!(room = %self.room, participant = id.0, ?listen, bots = self.bots.len(), "bot joined");
+        info!(participant = id.0, ?listen, bots = self.bots.len(), "bot joined");
         Ok(link)
     }
 
     /// Starts playing a file into the room's mix (and, with pictures, its composite).
     pub(super) fn play(&mut self, request: PlayRequest) -> Result<PlaybackView, SeatError> {
-        if self.members.is_empty() && self.bots.is_empty() {
+        if self.core.is_empty() && self.bots.is_empty() {
             return Err(SeatError::Empty);
         }
         if self.players.len() >= MAX_PLAYBACKS {
@@ -132,7 +132,7 @@ impl Conference {
         let seat = self.seat()?.ok_or(SeatError::Empty)?;
         let id = seat.id;
         let player = playback::spawn(seat, request).map_err(|error| self.unseat(id, error))?;
-        info!(room = %self.room, participant = id.0, file = %player.name, looped = player.looped, "playing a file");
+        info!(participant = id.0, file = %player.name, looped = player.looped, "playing a file");
         let view = player.view(id);
         self.players.insert(id, player);
         Ok(view)
@@ -141,9 +141,9 @@ impl Conference {
     /// A new participant without a call in the running mixer (`None`: no mixer runs).
     fn seat(&mut self) -> Result<Option<Seat>, SeatError> {
         let owner = self.handle().map_err(SeatError::Failed)?;
-        let id = self.new_participant_id();
+        let id = self.core.new_id();
         let Some(mixer) = self.mixer.as_mut() else { return Ok(None) };
-        let receivers = mixer.add(id, None, None);
+        let receivers = mixer.add(id, None);
         Ok(Some(Seat { id, mixer: Arc::clone(&mixer.room), outgoing: receivers.outgoing, owner }))
     }
 
@@ -169,7 +169,7 @@ impl Conference {
         if let Some(volume) = volume {
             player.controls.set_volume(volume);
         }
-        info!(room = %self.room, participant = id.0, ?paused, ?volume, "playback changed");
+        info!(participant = id.0, ?paused, ?volume, "playback changed");
         Some(player.view(id))
     }
 
@@ -181,9 +181,12 @@ impl Conference {
         if let Some(mixer) = &mut self.mixer {
             mixer.remove(id);
         }
-        info!(room = %self.room, participant = id.0, file = %player.name, ?end, "playback ended");
-        let _ =
-            self.events.send(RoomEvent::PlaybackFinished { playback: id, file: player.name, end });
+        info!(participant = id.0, file = %player.name, ?end, "playback ended");
+        let _ = self.shared.events.send(RoomEvent::PlaybackFinished {
+            playback: id,
+            file: player.name,
+            end,
+        });
         true
     }
 }

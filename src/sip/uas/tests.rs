@@ -80,7 +80,7 @@ fn an_answered_invite_gets_trying_ringing_and_ok_with_the_sdp() {
     assert!(text.contains("Content-Type: application/sdp"), "{text}");
     assert!(text.contains(&format!("Contact: {contact}")), "{text}");
     assert!(text.contains(&format!("Content-Length: {}", sdp.len())), "{text}");
-    assert_eq!(call_id(&request(INVITE)).as_deref(), Some("call-1"));
+    assert_eq!(call_id(&request(INVITE)).as_ref().map(CallId::as_str), Some("call-1"));
     let rejected = reject(&request(INVITE), 488, "Not Acceptable Here", "t");
     assert_eq!(response(&rejected[1]).status.code(), 488);
 }
