@@ -1,6 +1,6 @@
 //! Lobby mode with real Jami clients: in a room with `rdv room policy --lobby on`, alice (a
 //! moderator) gets straight in; bob's call is answered but he waits in the lobby, neither
-//! heard nor shown, hearing nothing. `rdv room allow` lets him in while the server runs: then
+//! heard nor shown, hearing nothing, and holding and resuming his call changes none of it. `rdv room allow` lets him in while the server runs: then
 //! both hear each other and alice's confInfo lists him.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -28,7 +28,7 @@ fn a_caller_in_the_lobby_is_not_heard_until_let_in() {
     let (mut server, room_id) = harness.serve_room_created(&rdv, "clinic");
 
     let alice_call = harness.join(&mut server, "alice", &room_id, 1);
-    harness.join(&mut server, "bob", &room_id, 2);
+    let bob_call = harness.join(&mut server, "bob", &room_id, 2);
     server.wait_for(&["waiting in the lobby", &ids[1]]);
     let _playing = [play(&harness, dir.path(), "alice"), play(&harness, dir.path(), "bob")];
 
@@ -38,6 +38,17 @@ fn a_caller_in_the_lobby_is_not_heard_until_let_in() {
         assert!(levels[1].1 < -50.0, "alice hears bob in the lobby: {levels:?}");
         let levels = heard(&harness, dir.path(), "bob", &CALLERS);
         assert!(levels[0].1 < -50.0, "bob hears the room from the lobby: {levels:?}");
+    }
+    let entries = harness.conference_info("alice", &alice_call, 1);
+    assert!(entries.iter().all(|e| !e["uri"].starts_with(&ids[1])), "{entries:?}");
+
+    // Holding and resuming does not take him out of the lobby (review H2).
+    harness.hold_and_resume(&mut server, "bob", &bob_call, 0);
+    for _ in 0..2 {
+        let levels = heard(&harness, dir.path(), "alice", &CALLERS);
+        assert!(levels[1].1 < -50.0, "alice hears bob after his hold and resume: {levels:?}");
+        let levels = heard(&harness, dir.path(), "bob", &CALLERS);
+        assert!(levels[0].1 < -50.0, "bob hears the room after his hold and resume: {levels:?}");
     }
     let entries = harness.conference_info("alice", &alice_call, 1);
     assert!(entries.iter().all(|e| !e["uri"].starts_with(&ids[1])), "{entries:?}");

@@ -2,8 +2,9 @@
 //! of it (`rdv room moderator add`). Orders go as confOrder from jamid's own API
 //! (muteStream, raiseHand, hangupParticipant); the others' confInfo, audio and call state
 //! show them, and the same orders from a non-moderator change nothing. A moderator's mute
-//! is a force mute: the participant's own unmute does not bring its tone back. A banned
-//! account, or anyone but a moderator in a locked room, is refused even over an open link.
+//! is a force mute: neither the participant's own unmute nor its hold and resume bring its
+//! tone back. A banned account, or anyone but a moderator in a locked room, is refused even
+//! over an open link, and a caller banned during its call is hung up.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -116,6 +117,13 @@ fn moderators_order_and_others_cannot() {
     }
     let levels = heard(&harness, dir.path(), "carol", &CALLERS);
     assert!(levels[1].1 < -50.0, "bob undid a moderator's mute: {levels:?}");
+    // Nor does holding and resuming the call: the re-INVITEs keep him the same participant,
+    // force-muted (review H2).
+    harness.hold_and_resume(&mut server, "bob", &calls[1], 0);
+    wait_entry(&harness, "carol", &calls[2], &ids[1], |e| e["audioModeratorMuted"] == "true");
+    let levels = heard(&harness, dir.path(), "carol", &CALLERS);
+    assert!(levels[1].1 < -50.0, "bob's hold and resume undid a moderator's mute: {levels:?}");
+    assert!(levels[0].1 > -30.0, "carol no longer hears alice: {levels:?}");
 
     // The layout: bob may not change it, alice may.
     harness.run(&["dbus", "bob", "setConferenceLayout", &calls[1], "2"]);
@@ -140,18 +148,32 @@ fn moderators_order_and_others_cannot() {
     server.wait_for(&["participant left", "participants=2"]);
 
     // Banned while its link is still open, carol calls again: declined (603).
+    // The CLI writes the store; the running server takes it at its next sync.
     rdv.run(&["room", "ban", "lobby", &ids[2]]).ok();
+    server.wait_for_nth(&["room roles changed"], 1);
     let call = harness.run(&["call", "carol", &room_id]);
     server.wait_for(&["refused a call on an open link", &ids[2], "reason=banned"]);
     harness.run(&["wait-state", "carol", "OVER", "--call", &call, "--timeout", "10"]);
     // Unbanned, but the room is locked: refused again; unlocked, she is back.
     rdv.run(&["room", "unban", "lobby", &ids[2]]).ok();
     rdv.run(&["room", "policy", "lobby", "--lock", "on"]).ok();
+    server.wait_for_nth(&["room roles changed"], 2);
+    server.wait_for(&["room policy changed", "locked: true"]);
     let call = harness.run(&["call", "carol", &room_id]);
     server.wait_for(&["refused a call on an open link", &ids[2], "reason=the room is locked"]);
     harness.run(&["wait-state", "carol", "OVER", "--call", &call, "--timeout", "10"]);
     rdv.run(&["room", "policy", "lobby", "--lock", "off"]).ok();
-    harness.join(&mut server, "carol", &room_id, 4);
+    server.wait_for(&["room policy changed", "locked: false"]);
+    let carol_call = harness.join(&mut server, "carol", &room_id, 4);
+
+    // Banned while in the call, then holding and resuming: hung up (by the ban when the
+    // server reads it, or by the 603 to the re-INVITE if that comes first).
+    rdv.run(&["room", "ban", "lobby", &ids[2]]).ok();
+    for method in ["hold", "unhold", "resume"] {
+        let _ = harness.command(&["dbus", "carol", method, &carol_call]).output();
+    }
+    harness.run(&["wait-state", "carol", "OVER", "--call", &carol_call, "--timeout", "15"]);
+    server.wait_for(&["participant left", "participants=2"]);
     drop(playing);
     assert_eq!(server.stop(), 0);
 }

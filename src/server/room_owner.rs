@@ -691,10 +691,7 @@ impl RoomOwner {
         self.core.admit(request.caller.account).map_err(JoinError::Refused)?;
         self.ensure_mixer(outputs).await.map_err(JoinFailure::Mixer)?;
         let (call_id, media) = (request.call_id.clone(), request.media);
-        let (id, admission) = self.core.join(request, Instant::now())?;
-        if admission.lobby {
-            info!(participant = id.0, caller_account = ?self.core.account_of(id).map(|a| a.to_string()), "waiting in the lobby");
-        }
+        let (id, _) = self.core.join(request, Instant::now())?;
         self.calls.insert(id, CallLink { call_id, events });
         let routes = self.routes(id, media)?;
         let membership = Membership { id, owner };

@@ -161,6 +161,23 @@ impl Harness {
         call
     }
 
+    /// `name` holds call `call`, then takes it off hold (13.7's D-Bus says unhold, 16.0's
+    /// resume), waiting each time for the room to answer the re-INVITE; `answered` is how
+    /// many re-INVITEs the room answered before.
+    #[allow(dead_code)] // not every test binary holds calls
+    pub fn hold_and_resume(&self, server: &mut Server, name: &str, call: &str, answered: usize) {
+        self.run(&["dbus", name, "hold", call]);
+        server.wait_for_nth(&["call answered", "reinvite=true"], answered + 1);
+        let unhold = self.command(&["dbus", name, "unhold", call]).output().unwrap();
+        if !unhold.status.success() {
+            let stderr = String::from_utf8_lossy(&unhold.stderr);
+            assert!(stderr.contains("unknown method"), "{unhold:?}");
+            self.run(&["dbus", name, "resume", call]);
+        }
+        server.wait_for_nth(&["call answered", "reinvite=true"], answered + 2);
+        self.run(&["wait-state", name, "CURRENT", "--call", call]);
+    }
+
     /// The confInfo entries `name`'s jamid shows for call `call`, once there are `count`
     /// (string maps, as jamid reports them).
     pub fn conference_info(

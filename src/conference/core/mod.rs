@@ -416,6 +416,9 @@ impl ConferenceCore {
                 participants = self.members.len(),
                 "participant joined"
             );
+            if member.in_lobby {
+                tracing::info!(participant = id.0, caller_account = %member.caller.account, "waiting in the lobby");
+            }
         }
         self.pacer.changed();
         self.pacer.resend_at(now + CONF_INFO_RESEND);
@@ -488,6 +491,7 @@ impl ConferenceCore {
             return;
         }
         let moderators_changed = policy.all_moderators != self.policy.all_moderators;
+        tracing::info!(?policy, "room policy changed");
         self.policy = policy;
         let accounts: HashSet<AccountId> = if moderators_changed {
             self.members.values().map(|member| member.caller.account).collect()
@@ -511,6 +515,10 @@ impl ConferenceCore {
             }
         }
         changed.extend(self.roles.keys().filter(|account| !roles.contains_key(account)));
+        if changed.is_empty() {
+            return;
+        }
+        tracing::info!(accounts = changed.len(), "room roles changed");
         self.roles = roles;
         self.roles_changed(&changed);
     }
