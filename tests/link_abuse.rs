@@ -7,33 +7,32 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
+#[path = "support/hostile_link.rs"]
+mod hostile_link;
 #[path = "support/python_peer.rs"]
 mod python_peer;
 #[path = "support/server.rs"]
 mod server;
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write as _;
+use std::net::TcpStream;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{Rdv, prerequisite, runs, wait_announced};
+use common::{Rdv, prerequisite, runs};
+use hostile_link::{
+    DhtCaller, TlsPeer, WAIT, answer_checks, mux_message, passive_candidate, request,
+};
 use python_peer::{PYTHON, PythonPeer, free_udp_port};
 use rdv::dht::InfoHash;
-use rdv::dht::crypto::{PrivateKey, PublicKey};
-use rdv::dht::driver::{DhtHandle, DriverConfig, spawn};
-use rdv::dht::node::{Event, NodeConfig};
+use rdv::dht::crypto::PublicKey;
+use rdv::dht::node::Event;
 use rdv::identity::RoomIdentity;
-use rdv::net::ice::candidate::{IceInfo, TcpType};
-use rdv::net::ice::framing::{Frame, FrameDecoder, frame};
 use rdv::net::mux::Multiplexer;
-use rdv::presence::{PeerConnectionData, ProtocolEra, certificate_value, open_request, seal};
+use rdv::presence::{ProtocolEra, open_request};
 use server::Server;
 
 const ATTEMPTS: u64 = 102;
 const WARM_UP: u64 = 9;
-/// The hostile caller's ICE password.
-const PASSWORD: &str = "passwordpasswordpassword";
-const WAIT: Duration = Duration::from_secs(60);
 
 /// What a process's open file descriptors point to (`socket:[…]`, paths, `anon_inode:…`).
 fn open_fds(pid: u32) -> Vec<String> {
@@ -73,25 +72,12 @@ fn hostile_links_are_dropped_at_their_timeouts_and_nothing_leaks() {
     server.wait_for(&["device announcement stored on the DHT"]);
 
     let caller = RoomIdentity::generate_blocking(SystemTime::now()).unwrap();
-    let caller_key = PrivateKey::from_pem(caller.device().private_key.expose()).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (dht, answers) = runtime.block_on(async {
-        let node = NodeConfig::new(InfoHash::of(b"hostile caller"));
-        let config =
-            DriverConfig { node, port: 0, ipv6: false, bootstrap: vec![opendht.address()] };
-        let (dht, _task) = spawn(config).await.unwrap();
-        let mut published = dht
-            .announce(caller.device_id().into(), certificate_value(&caller), true)
-            .await
-            .unwrap();
-        wait_announced(&mut published.events).await;
-        let answers =
-            dht.listen(ProtocolEra::Legacy.peer_key(caller_key.public_key()), None).await.unwrap();
-        (dht, answers)
-    });
+    let room_ids = (room_device, device_id);
+    let dht_caller = DhtCaller::start(&runtime, caller.clone(), opendht.address(), room_ids);
     // A first round warms the server up (database connections, worker threads); the
     // second, of 100, must leave it holding no more descriptors than the first did.
-    let mut hostile = Hostile { dht, answers, caller_key, room_device, device_id, next_id: 1 };
+    let mut hostile = Hostile { caller: dht_caller };
     hostile.round(&runtime, &mut server, WARM_UP);
     let baseline = open_fds(server.pid());
     let started = Instant::now();
@@ -118,7 +104,7 @@ fn hostile_links_are_dropped_at_their_timeouts_and_nothing_leaks() {
 
     // A caller that passes ICE and TLS and announces its multiplexer, then stops answering:
     // the room's beacon goes unanswered and the link is closed.
-    let passive = hostile.next_answer(&runtime);
+    let passive = hostile.caller.next_answer(&runtime);
     let stream = TcpStream::connect(passive).unwrap();
     let greedy = caller.clone();
     let peer = std::thread::spawn(move || silent_after_handshake(stream, &caller));
@@ -129,7 +115,7 @@ fn hostile_links_are_dropped_at_their_timeouts_and_nothing_leaks() {
     // A caller that asks for every channel it can think of, as today's clients open several
     // on each link: each request is answered at once, within the caps, and a msg: channel
     // carrying junk is closed while the link goes on.
-    let passive = hostile.next_answer(&runtime);
+    let passive = hostile.caller.next_answer(&runtime);
     let stream = TcpStream::connect(passive).unwrap();
     let long_id = room["device_long_id"].as_str().unwrap().to_owned();
     let requests = channel_requests(&long_id);
@@ -222,74 +208,38 @@ fn greedy_after_handshake(
     (answers, closed)
 }
 
-/// A multiplexer message: `[channel, bin payload]`.
-fn mux_message(channel: u16, payload: &[u8]) -> Vec<u8> {
-    rmp_serde::to_vec(&(channel, serde_bytes::Bytes::new(payload))).unwrap()
-}
-
 /// A verified caller that answers every ICE answer with a connection carrying garbage, nothing,
 /// or a passed ICE check and then nothing (by request id modulo 3).
 struct Hostile {
-    dht: DhtHandle,
-    answers: rdv::dht::driver::Operation,
-    caller_key: PrivateKey,
-    room_device: PublicKey,
-    device_id: InfoHash,
-    next_id: u64,
+    caller: DhtCaller,
 }
 
 impl Hostile {
-    /// Sends one request and returns the passive candidate of its answer.
-    fn next_answer(&mut self, runtime: &tokio::runtime::Runtime) -> SocketAddr {
-        let id = self.next_id;
-        self.next_id += 1;
-        runtime.block_on(request(
-            &self.dht,
-            &self.caller_key,
-            &self.room_device,
-            self.device_id,
-            id,
-        ));
-        loop {
-            let event = runtime
-                .block_on(async { tokio::time::timeout(WAIT, self.answers.events.recv()).await })
-                .expect("an answer")
-                .unwrap();
-            let Event::Values { values, .. } = event else { continue };
-            for value in values {
-                let Ok(answer) = open_request(&self.caller_key, &value, ProtocolEra::Legacy) else {
-                    continue;
-                };
-                if answer.is_answer && answer.id == id {
-                    return passive_candidate(&answer.ice_message);
-                }
-            }
-        }
-    }
-
     /// Sends `count` requests, connects to every answer, and waits until the server has given
     /// up on all of them; then closes the connections.
     fn round(&mut self, runtime: &tokio::runtime::Runtime, server: &mut Server, count: u64) {
         // Lines of earlier rounds (all seen: each round waits for its own).
         let failed = server.count(&["device link failed", "no ICE-TCP connection"]);
         let closed = server.count(&["device link closed", "TLS handshake not done"]);
-        let ids = self.next_id..self.next_id + count;
-        self.next_id += count;
+        let caller = &mut self.caller;
+        let ids = caller.next_id..caller.next_id + count;
+        caller.next_id += count;
         runtime.block_on(async {
             for id in ids.clone() {
-                request(&self.dht, &self.caller_key, &self.room_device, self.device_id, id).await;
+                let room = (&caller.room_device, caller.room_device_id);
+                request(&caller.dht, &caller.key, room.0, room.1, id).await;
             }
         });
         let mut connections = Vec::new();
         let mut answered = std::collections::HashSet::new();
         while answered.len() < ids.clone().count() {
             let event = runtime
-                .block_on(async { tokio::time::timeout(WAIT, self.answers.events.recv()).await })
+                .block_on(async { tokio::time::timeout(WAIT, caller.answers.events.recv()).await })
                 .expect("answers keep coming")
                 .unwrap();
             let Event::Values { values, .. } = event else { continue };
             for value in values {
-                let Ok(answer) = open_request(&self.caller_key, &value, ProtocolEra::Legacy) else {
+                let Ok(answer) = open_request(&caller.key, &value, ProtocolEra::Legacy) else {
                     continue;
                 };
                 if !answer.is_answer || !ids.contains(&answer.id) || !answered.insert(answer.id) {
@@ -322,56 +272,6 @@ impl Hostile {
     }
 }
 
-/// The passive candidate of an answer's ICE info.
-fn passive_candidate(ice_message: &str) -> SocketAddr {
-    IceInfo::parse(ice_message)
-        .unwrap()
-        .candidates
-        .iter()
-        .find(|c| c.tcp_type == Some(TcpType::Passive))
-        .unwrap()
-        .address
-}
-
-/// Answers every Binding request on `stream` with a success signed with the caller's
-/// password, as a controlled ICE agent does, until the room closes the connection.
-fn answer_checks(mut stream: TcpStream) {
-    let mut decoder = FrameDecoder::default();
-    let mut buffer = [0u8; 4096];
-    while let Ok(count) = stream.read(&mut buffer) {
-        if count == 0 {
-            return;
-        }
-        for received in decoder.push(&buffer[..count]) {
-            if let Frame::Stun(raw) = received
-                && answer_check(&mut stream, &raw).is_err()
-            {
-                return;
-            }
-        }
-    }
-}
-
-/// Answers one Binding request (ignores anything else).
-fn answer_check(stream: &mut TcpStream, raw: &[u8]) -> std::io::Result<()> {
-    use rtc_stun::fingerprint::FINGERPRINT;
-    use rtc_stun::integrity::MessageIntegrity;
-    use rtc_stun::message::{BINDING_SUCCESS, CLASS_REQUEST, Message, Setter as _};
-
-    let crypto = rtc_crypto::providers::RingCrypto;
-    let mut request = Message::new();
-    if request.unmarshal_binary(raw).is_err() || request.typ.class != CLASS_REQUEST {
-        return Ok(());
-    }
-    let mut response = Message::new();
-    response.build(&[Box::new(request.transaction_id), Box::new(BINDING_SUCCESS)]).unwrap();
-    MessageIntegrity::new_short_term_integrity_with_provider(PASSWORD.into(), &crypto)
-        .add_to(&mut response)
-        .unwrap();
-    FINGERPRINT.add_to(&mut response).unwrap();
-    stream.write_all(&frame(&response.raw))
-}
-
 /// Plays the caller: passes ICE, completes TLS as the server with `caller`'s chain, sends
 /// the multiplexer version, then answers nothing. Returns whether TLS completed and the room
 /// then closed the connection.
@@ -397,136 +297,4 @@ fn silent_after_handshake(stream: TcpStream, caller: &RoomIdentity) -> bool {
             return handshaken;
         }
     }
-}
-
-/// The caller's end of a link once ICE is passed: a TLS server over ICE-TCP framing that
-/// keeps answering the room's connectivity checks.
-struct TlsPeer {
-    stream: TcpStream,
-    tls: rustls::ServerConnection,
-    decoder: FrameDecoder,
-}
-
-impl TlsPeer {
-    fn new(stream: TcpStream, caller: &RoomIdentity) -> Self {
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        Self { stream, tls: tls_server(caller), decoder: FrameDecoder::default() }
-    }
-
-    /// One read: the plaintext it brought (maybe none), `None` at the end of the stream or
-    /// on a timeout, `Err` when TLS fails.
-    fn read(&mut self) -> Result<Option<Vec<u8>>, ()> {
-        let mut buffer = [0u8; 16 * 1024];
-        let count = match self.stream.read(&mut buffer) {
-            Ok(0) | Err(_) => return Ok(None),
-            Ok(count) => count,
-        };
-        let mut plaintext = Vec::new();
-        for received in self.decoder.push(&buffer[..count]) {
-            match received {
-                Frame::Stun(raw) => answer_check(&mut self.stream, &raw).unwrap(),
-                Frame::Data(data) => {
-                    let mut data = data.as_slice();
-                    while !data.is_empty() {
-                        self.tls.read_tls(&mut data).unwrap();
-                        let state = self.tls.process_new_packets().map_err(|_| ())?;
-                        let mut bytes = vec![0; state.plaintext_bytes_to_read()];
-                        self.tls.reader().read_exact(&mut bytes).unwrap();
-                        plaintext.extend(bytes);
-                    }
-                }
-            }
-        }
-        Ok(Some(plaintext))
-    }
-
-    /// Sends `messages` and whatever TLS has queued; false once the room has closed.
-    fn write(&mut self, messages: &[Vec<u8>]) -> bool {
-        for message in messages {
-            self.tls.writer().write_all(message).unwrap();
-        }
-        let mut records = Vec::new();
-        while self.tls.wants_write() {
-            self.tls.write_tls(&mut records).unwrap();
-        }
-        records.is_empty() || self.stream.write_all(&frame(&records)).is_ok()
-    }
-}
-
-/// A rustls server presenting `identity`'s device chain and accepting any client chain.
-fn tls_server(identity: &RoomIdentity) -> rustls::ServerConnection {
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let (chain, key) = rdv::net::tls::device_credentials(identity).unwrap();
-    let verifier = std::sync::Arc::new(AnyClient(provider.signature_verification_algorithms));
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .unwrap();
-    rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap()
-}
-
-/// Accepts any client chain: this peer only needs the handshake to complete.
-#[derive(Debug)]
-struct AnyClient(rustls::crypto::WebPkiSupportedAlgorithms);
-
-impl rustls::server::danger::ClientCertVerifier for AnyClient {
-    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
-        Ok(rustls::server::danger::ClientCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.supported_schemes()
-    }
-}
-
-async fn request(
-    dht: &DhtHandle,
-    caller_key: &PrivateKey,
-    room_device: &PublicKey,
-    device_id: InfoHash,
-    id: u64,
-) {
-    let data = PeerConnectionData {
-        id,
-        ice_msg: format!(
-            "hostile\n{PASSWORD}\nH7f000001 1 TCP 2128609535 127.0.0.1 9 typ host tcptype active\n"
-        ),
-        is_answer: false,
-        connection_type: "audioCall".into(),
-    };
-    let value = seal(caller_key, room_device, 1000 + id, data.into_body()).unwrap();
-    // A 13.7-era caller: at the room's legacy key, the answer expected at ours.
-    let key = ProtocolEra::Legacy.peer_key(room_device);
-    assert_eq!(InfoHash::of(format!("peer:{device_id}").as_bytes()), key);
-    let mut put = dht.announce(key, value, false).await.unwrap();
-    wait_announced(&mut put.events).await;
 }
