@@ -236,6 +236,32 @@ fn callers_see_the_composite() {
     eprintln!("the played file's tile {cell:?} is {red_in_cell} of {area} pixels red");
     assert!(red_in_cell * 100 >= area * 95, "{red_in_cell} of {area} red in {cell:?}");
 
+    // Bob holds his video call (video `sendonly`): he stays in the room, shown without a
+    // picture and out of the mix; resumed, he is back, without leaving and joining again.
+    let bob_account = harness.run(&["id", "bob"]);
+    harness.run(&["dbus", "bob", "hold", &calls[1]]);
+    server.wait_for(&["hold changed", &bob_account, "on_hold=true"]);
+    let held = api.participants("screen");
+    let bob = held.iter().find(|p| p["account"] == bob_account.as_str()).unwrap();
+    assert_eq!(bob["on_hold"], true, "{held:?}");
+    let deadline = Instant::now() + DECODING_TIMEOUT;
+    loop {
+        let entries = harness.conference_info("alice", &calls[0], 2);
+        let bob = entries.iter().find(|e| e["uri"].starts_with(&bob_account));
+        if bob.is_some_and(|bob| bob["videoMuted"] == "true") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "alice's confInfo never showed bob held: {entries:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let unhold = harness.command(&["dbus", "bob", "unhold", &calls[1]]).output().unwrap();
+    if !unhold.status.success() {
+        harness.run(&["dbus", "bob", "resume", &calls[1]]);
+    }
+    server.wait_for(&["hold changed", &bob_account, "on_hold=false"]);
+    assert_eq!(server.count(&["participant left"]), 0, "a held call left the room");
+    assert_eq!(server.count(&["participant joined"]), 2, "a resumed call joined again");
+
     // The callers' pictures reach the compositor.
     server.wait_for(&["first mixed media sent", "kind=Video"]);
     server.wait_for(&["first media packet received", "kind=Video", "component=1"]);
