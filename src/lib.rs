@@ -1,7 +1,8 @@
 //! rdv: a headless rendezvous-point conference server for the Jami network.
 //!
-//! This crate is the server: its configuration, the rooms' Jami identities, the store, and
-//! (in later releases) the DHT node, device links, SIP, media and the conference logic.
+//! This crate is the server: its configuration, the rooms' Jami identities, the store, the
+//! DHT node, device links, SIP, media and the conference logic. `docs/architecture.md` says
+//! how they fit together.
 
 pub mod clock;
 pub mod conference;

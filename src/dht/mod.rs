@@ -1,7 +1,5 @@
-//! The OpenDHT node (opendht-wire.md): wire format, values and their crypto.
-//!
-//! Work in progress: the wire codec and value format come first; the sans-IO node core, its
-//! UDP driver and the rooms' publication follow.
+//! The OpenDHT node (opendht-wire.md): wire format, values and their crypto, the routing
+//! table and storage, the sans-IO node core (`node`) and its tokio UDP driver (`driver`).
 
 pub mod crypto;
 pub mod driver;

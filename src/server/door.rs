@@ -1,4 +1,4 @@
-//! One room's owner task: publishes the room on the DHT and takes its connection requests.
+//! A room's door: publishes the room on the DHT and takes its connection requests.
 //! A verified and admitted request gets an ICE answer and a device link task; TLS and SIP on
 //! that link come next.
 
@@ -69,7 +69,7 @@ struct Shared {
     conference: RoomHandle,
 }
 
-/// The room's owner task: takes values at the peer key, drops junk and re-deliveries, and
+/// The room's door task: takes values at the peer key, drops junk and re-deliveries, and
 /// hands each new request to a task of its own (verification can wait on the DHT for
 /// seconds; the room must not).
 struct RoomTask {

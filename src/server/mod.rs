@@ -1,4 +1,5 @@
-//! `rdv run`: the DHT node and one owner task per room.
+//! `rdv run`: the DHT node, the registry of served rooms, and per room its door, its owner
+//! task and its callers' links (docs/architecture.md).
 
 mod api;
 mod bot;

@@ -4,6 +4,8 @@
 //! carries out its effects: it runs the mixer, routes the mixer's output to the calls, sends
 //! each call what the core has for it, and tells the room's event stream.
 
+mod seats;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -488,7 +490,6 @@ impl RoomHandle {
     }
 }
 
-mod seats;
 
 /// Why a caller may not call the room.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

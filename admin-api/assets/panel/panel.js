@@ -487,6 +487,7 @@
       cell('Audio', audioText(p), p.audio_moderator_muted || p.audio_local_muted),
       cell('Video', videoText(p), p.video_moderator_muted || p.video_muted),
       yesNo('In lobby', p.in_lobby),
+      yesNo('On hold', p.on_hold),
       actionsFor(p),
     ]);
   }
