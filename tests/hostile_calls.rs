@@ -21,8 +21,6 @@ use std::time::SystemTime;
 use common::{Rdv, prerequisite, runs};
 use hostile_link::{DhtCaller, TlsPeer, mux_message};
 use python_peer::{PYTHON, PythonPeer, free_udp_port};
-use rdv::dht::InfoHash;
-use rdv::dht::crypto::PublicKey;
 use rdv::identity::{AccountId, RoomIdentity};
 use rdv::net::mux::Multiplexer;
 use server::Server;
@@ -179,12 +177,7 @@ fn a_moderators_call_id_on_another_link_is_refused_and_gives_no_rights() {
     }
     let rdv = Rdv::new();
     let room = rdv.run(&["room", "create", "lobby", "--json"]).json();
-    let device_id: InfoHash = room["device_id"].as_str().unwrap().parse().unwrap();
-    let chain = room["certificate_chain_pem"].as_str().unwrap();
-    let room_device = PublicKey::from_spki_der(
-        &rdv::identity::verify_device_chain(chain).unwrap().public_keys_der()[0],
-    )
-    .unwrap();
+    let (room_device, device_id) = hostile_link::room_device(&room);
     let moderator = RoomIdentity::generate_blocking(SystemTime::now()).unwrap();
     let attacker = RoomIdentity::generate_blocking(SystemTime::now()).unwrap();
     let (moderator_id, attacker_id) =

@@ -33,25 +33,21 @@ fn a_caller_in_the_lobby_is_not_heard_until_let_in() {
     let _playing = [play(&harness, dir.path(), "alice"), play(&harness, dir.path(), "bob")];
 
     // Bob is neither heard nor listed; he hears nothing.
-    for _ in 0..2 {
-        let levels = heard(&harness, dir.path(), "alice", &CALLERS);
-        assert!(levels[1].1 < -50.0, "alice hears bob in the lobby: {levels:?}");
-        let levels = heard(&harness, dir.path(), "bob", &CALLERS);
-        assert!(levels[0].1 < -50.0, "bob hears the room from the lobby: {levels:?}");
-    }
-    let entries = harness.conference_info("alice", &alice_call, 1);
-    assert!(entries.iter().all(|e| !e["uri"].starts_with(&ids[1])), "{entries:?}");
+    let in_lobby = |when: &str| {
+        for _ in 0..2 {
+            let levels = heard(&harness, dir.path(), "alice", &CALLERS);
+            assert!(levels[1].1 < -50.0, "alice hears bob {when}: {levels:?}");
+            let levels = heard(&harness, dir.path(), "bob", &CALLERS);
+            assert!(levels[0].1 < -50.0, "bob hears the room {when}: {levels:?}");
+        }
+        let entries = harness.conference_info("alice", &alice_call, 1);
+        assert!(entries.iter().all(|e| !e["uri"].starts_with(&ids[1])), "{when}: {entries:?}");
+    };
+    in_lobby("in the lobby");
 
     // Holding and resuming does not take him out of the lobby (review H2).
     harness.hold_and_resume(&mut server, "bob", &bob_call, 0);
-    for _ in 0..2 {
-        let levels = heard(&harness, dir.path(), "alice", &CALLERS);
-        assert!(levels[1].1 < -50.0, "alice hears bob after his hold and resume: {levels:?}");
-        let levels = heard(&harness, dir.path(), "bob", &CALLERS);
-        assert!(levels[0].1 < -50.0, "bob hears the room after his hold and resume: {levels:?}");
-    }
-    let entries = harness.conference_info("alice", &alice_call, 1);
-    assert!(entries.iter().all(|e| !e["uri"].starts_with(&ids[1])), "{entries:?}");
+    in_lobby("after his hold and resume");
 
     // Alice's side lets him in.
     rdv.run(&["room", "allow", "clinic", &ids[1]]).ok();

@@ -23,8 +23,6 @@ use hostile_link::{
     DhtCaller, TlsPeer, WAIT, answer_checks, mux_message, passive_candidate, request,
 };
 use python_peer::{PYTHON, PythonPeer, free_udp_port};
-use rdv::dht::InfoHash;
-use rdv::dht::crypto::PublicKey;
 use rdv::dht::node::Event;
 use rdv::identity::RoomIdentity;
 use rdv::net::mux::Multiplexer;
@@ -58,12 +56,7 @@ fn hostile_links_are_dropped_at_their_timeouts_and_nothing_leaks() {
     }
     let rdv = Rdv::new();
     let room = rdv.run(&["room", "create", "lobby", "--json"]).json();
-    let device_id: InfoHash = room["device_id"].as_str().unwrap().parse().unwrap();
-    let chain = room["certificate_chain_pem"].as_str().unwrap();
-    let room_device = PublicKey::from_spki_der(
-        &rdv::identity::verify_device_chain(chain).unwrap().public_keys_der()[0],
-    )
-    .unwrap();
+    let (room_device, device_id) = hostile_link::room_device(&room);
 
     // Idle links are probed after 1 s (instead of 30) so that a silent peer shows quickly.
     std::fs::write(rdv.path().join("rdv.toml"), "[link]\nbeacon_interval = 1\n").unwrap();

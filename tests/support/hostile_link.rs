@@ -25,6 +25,14 @@ pub const PASSWORD: &str = "passwordpasswordpassword";
 /// Longest wait for the room.
 pub const WAIT: Duration = Duration::from_secs(60);
 
+/// The room's device key and device id, from `rdv room create --json`'s output.
+pub fn room_device(room: &serde_json::Value) -> (PublicKey, InfoHash) {
+    let device_id: InfoHash = room["device_id"].as_str().unwrap().parse().unwrap();
+    let chain = room["certificate_chain_pem"].as_str().unwrap();
+    let chain = rdv::identity::verify_device_chain(chain).unwrap();
+    (PublicKey::from_spki_der(&chain.public_keys_der()[0]).unwrap(), device_id)
+}
+
 /// A caller on the DHT: its own node, its device certificate published, and its requests'
 /// answers listened for at its (13.7-era) peer key.
 pub struct DhtCaller {
