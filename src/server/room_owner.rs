@@ -109,6 +109,9 @@ pub(super) enum JoinFailure {
     /// The room refuses it (the caller's account or the room's state; see [`JoinError`]).
     #[error("{0}")]
     Refused(#[from] JoinError),
+    /// The call's participant is no longer in the room (hung up meanwhile).
+    #[error("the call's participant has left the room")]
+    Gone,
     /// The mixer could not start (the server's fault).
     #[error("the mixer cannot start: {0}")]
     Mixer(String),
@@ -490,7 +493,6 @@ impl RoomHandle {
     }
 }
 
-
 /// Why a caller may not call the room.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(super) enum AdmitError {
@@ -622,9 +624,14 @@ impl RoomOwner {
                 }
             }
             RoomCommand::Renegotiate { participant, media, reply } => {
-                let routes = match self.core.renegotiate(participant, media, now) {
-                    Ok(()) => self.routes(participant, media),
-                    Err(refusal) => Err(JoinError::Refused(refusal).into()),
+                let routes = if !self.core.contains(participant) {
+                    // Hung up by the room while its re-INVITE was on the way.
+                    Err(JoinFailure::Gone)
+                } else {
+                    match self.core.renegotiate(participant, media, now) {
+                        Ok(()) => self.routes(participant, media),
+                        Err(refusal) => Err(JoinError::Refused(refusal).into()),
+                    }
                 };
                 let _ = reply.send(routes);
             }

@@ -667,8 +667,8 @@ impl Session {
     }
 
     /// Answers an INVITE the room did not take: 603 when its policy refuses the caller (a
-    /// call already up ends), 482 for a Call-ID another call in the room has, 500 when the
-    /// room cannot serve.
+    /// call already up ends), 482 for a Call-ID another call in the room has, 481 for a call
+    /// the room has ended, 500 when the room cannot serve.
     fn refuse_invite(
         &mut self,
         request: &sipx_sip::Request,
@@ -689,6 +689,10 @@ impl Session {
                 warn!(room = %self.room, caller_account = %account, call_id = %call_id, "refused a call: its Call-ID is already in use in the room");
                 self.conference.metrics().call(CallOutcome::Refused);
                 uas::reject(request, 482, "Loop Detected", &self.to_tag)
+            }
+            JoinFailure::Gone => {
+                info!(room = %self.room, caller_account = %account, call_id = %call_id, "a re-INVITE for a call the room has ended");
+                uas::reject(request, 481, "Call/Transaction Does Not Exist", &self.to_tag)
             }
             JoinFailure::Mixer(_) | JoinFailure::NotRunning => {
                 warn!(room = %self.room, caller_account = %account, %failure, "the room cannot take a call");

@@ -505,8 +505,7 @@ impl ConferenceCore {
     /// withdrawn moderator role applies at once, and an account allowed in leaves the lobby.
     pub fn set_roles(&mut self, mut roles: Roles) {
         if roles.len() > MAX_ROLES {
-            let keep: Vec<AccountId> = roles.keys().take(MAX_ROLES).copied().collect();
-            roles.retain(|account, _| keep.contains(account));
+            roles = roles.into_iter().take(MAX_ROLES).collect();
         }
         let mut changed: HashSet<AccountId> = HashSet::new();
         for (account, new) in &roles {

@@ -549,3 +549,17 @@ impl Room {
         room.mix_state(id)
     }
 }
+
+#[test]
+fn an_oversized_role_list_is_cut_to_its_bound() {
+    let mut room = Room::open();
+    let roles: Roles = (0..MAX_ROLES as u64 + 5)
+        .map(|n| {
+            let mut bytes = [0u8; 20];
+            bytes[..8].copy_from_slice(&n.to_be_bytes());
+            (AccountId::from_bytes(bytes), vec![AccountRole::Allowed])
+        })
+        .collect();
+    room.core.set_roles(roles);
+    assert_eq!(room.core.roles.len(), MAX_ROLES);
+}
