@@ -179,6 +179,7 @@ fn detail(name: &str) -> RoomDetail {
             hand_raised: true,
             voice_activity: false,
             in_lobby: false,
+            on_hold: false,
             active: false,
             joined_at: 1_700_000_000,
         }],
