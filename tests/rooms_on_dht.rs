@@ -168,12 +168,16 @@ fn published_and_takes_requests(generation: OpenDht) {
             wait_announced(&mut put.events).await;
         });
     };
+    // The CLI writes the store; the running server takes it at its next sync (within 2 s).
     rdv.run(&["room", "ban", "lobby", &caller_id]).ok();
+    server.wait_for_nth(&["room roles changed"], 1);
     call(778);
     let line = server.wait_for(&["refused a caller", "reason=banned", &caller_id]);
     assert!(line.contains("refused=1"), "{line}");
     rdv.run(&["room", "unban", "lobby", &caller_id]).ok();
     rdv.run(&["room", "admission", "lobby", "allow-list"]).ok();
+    server.wait_for_nth(&["room roles changed"], 2);
+    server.wait_for(&["room policy changed", "AllowList"]);
     call(779);
     let line = server.wait_for(&["refused a caller", "not on the allow-list", &caller_id]);
     assert!(line.contains("refused=2"), "{line}");
