@@ -2,11 +2,18 @@
 //! more, or 600 bytes of values or more, its `values` become sizes and each value follows in
 //! `"p"` datagrams of at most 1280 bytes. The receiver keeps a partial message per (tid,
 //! source) for at most 10 s, 3 s without progress, and appends chunks only in order.
+//!
+//! Anyone can announce parts, so the slots come in two pools: messages we expect (a reply to
+//! a request we sent, an update for one of our listens) and the others (a stranger's put),
+//! where each source (an IPv4 address, an IPv6 /64) holds a few slots at most. A flood of
+//! unexpected partial messages from any number of sources cannot take the slots the room's
+//! own lookups need (review H3).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::rate::source_key;
 use crate::dht::value::Value;
 use crate::dht::wire::{Message, MessageKind, Query, Tid, UpdateChange, ValuePart, ValueSlot};
 
@@ -20,8 +27,10 @@ pub(super) const CHUNK: usize = 1280;
 const MAX_ASSEMBLY_TIME: Duration = Duration::from_secs(10);
 /// ... or this long after its last progress.
 const ASSEMBLY_IDLE_TIMEOUT: Duration = Duration::from_secs(3);
-/// Most partial messages kept at once.
+/// Most partial messages kept at once, in each pool.
 const MAX_PARTIALS: usize = 256;
+/// Most unexpected partial messages from one source at once.
+const MAX_UNEXPECTED_PER_SOURCE: usize = 4;
 /// A value announced bigger than this is not accepted.
 const MAX_ANNOUNCED_SIZE: u32 = 65536 + 32;
 
@@ -90,6 +99,8 @@ pub(super) fn needs_parts(message: &Message) -> bool {
 
 #[derive(Debug)]
 struct Partial {
+    /// A reply to our request or an update for our listen (else a stranger's message).
+    expected: bool,
     message: Message,
     buffers: Vec<(u32, Vec<u8>)>,
     started: Instant,
@@ -103,11 +114,30 @@ pub(super) struct Reassembly {
 }
 
 impl Reassembly {
-    /// Parks a message whose values follow in parts. Refused (false) when one with the same
-    /// tid and source is pending, too many are, or a value is announced too big.
-    pub(super) fn start(&mut self, from: SocketAddr, message: Message, now: Instant) -> bool {
+    /// Parks a message whose values follow in parts, in the pool of `expected` messages or
+    /// the other. Refused (false) when one with the same tid and source is pending, its pool
+    /// is full, its source holds its share of unexpected slots, or a value is announced too
+    /// big.
+    pub(super) fn start(
+        &mut self,
+        from: SocketAddr,
+        message: Message,
+        expected: bool,
+        now: Instant,
+    ) -> bool {
         let key = (message.tid, from);
-        if self.partials.contains_key(&key) || self.partials.len() >= MAX_PARTIALS {
+        if self.partials.contains_key(&key) {
+            return false;
+        }
+        let pool = self.partials.values().filter(|p| p.expected == expected).count();
+        let source = source_key(from.ip());
+        let from_source = || {
+            self.partials
+                .iter()
+                .filter(|((_, at), p)| !p.expected && source_key(at.ip()) == source)
+                .count()
+        };
+        if pool >= MAX_PARTIALS || (!expected && from_source() >= MAX_UNEXPECTED_PER_SOURCE) {
             return false;
         }
         let mut message = message;
@@ -120,7 +150,8 @@ impl Reassembly {
                 ValueSlot::Inline(_) => buffers.push((0, Vec::new())),
             }
         }
-        self.partials.insert(key, Partial { message, buffers, started: now, progressed: now });
+        let partial = Partial { expected, message, buffers, started: now, progressed: now };
+        self.partials.insert(key, partial);
         true
     }
 
@@ -231,8 +262,8 @@ mod tests {
         let (slots, packed) = slots_for(&values);
         let mut reassembly = Reassembly::default();
         assert!(needs_parts(&put(slots.clone())));
-        assert!(reassembly.start(from, put(slots.clone()), now));
-        assert!(!reassembly.start(from, put(slots), now), "one slot per tid and source");
+        assert!(reassembly.start(from, put(slots.clone()), false, now));
+        assert!(!reassembly.start(from, put(slots), false, now), "one slot per tid and source");
         let chunks: Vec<ValuePart> = parts(Tid(9), 0, &packed)
             .into_iter()
             .flat_map(|m| match m.kind {
@@ -263,10 +294,53 @@ mod tests {
         let from: SocketAddr = "127.0.0.1:4222".parse().unwrap();
         let now = Instant::now();
         let mut reassembly = Reassembly::default();
-        assert!(!reassembly.start(from, put(vec![ValueSlot::Size(MAX_ANNOUNCED_SIZE + 1)]), now));
-        assert!(reassembly.start(from, put(vec![ValueSlot::Size(5000)]), now));
+        assert!(!reassembly.start(
+            from,
+            put(vec![ValueSlot::Size(MAX_ANNOUNCED_SIZE + 1)]),
+            true,
+            now
+        ));
+        assert!(reassembly.start(from, put(vec![ValueSlot::Size(5000)]), true, now));
         assert_eq!(reassembly.next_expiry(), Some(now + ASSEMBLY_IDLE_TIMEOUT));
         reassembly.expire(now + ASSEMBLY_IDLE_TIMEOUT);
         assert!(reassembly.partials.is_empty());
+    }
+
+    #[test]
+    fn a_flood_of_unexpected_partials_leaves_the_expected_pool_free() {
+        let now = Instant::now();
+        let mut reassembly = Reassembly::default();
+        let big = || put(vec![ValueSlot::Size(5000)]);
+        // One source holds a few slots at most, an IPv6 /64 counting as one source.
+        let one: SocketAddr = "203.0.113.7:4222".parse().unwrap();
+        let taken = (0..10u32)
+            .filter(|n| {
+                let mut message = big();
+                message.tid = Tid(*n);
+                reassembly.start(one, message, false, now)
+            })
+            .count();
+        assert_eq!(taken, MAX_UNEXPECTED_PER_SOURCE);
+        let taken = (0..10u16)
+            .filter(|n| {
+                let from = SocketAddr::new(format!("2001:db8::{n}").parse().unwrap(), 4222);
+                reassembly.start(from, big(), false, now)
+            })
+            .count();
+        assert_eq!(taken, MAX_UNEXPECTED_PER_SOURCE, "a /64 is one source");
+        // Spoofed sources by the thousand fill the pool of the unexpected...
+        for n in 0..2000u32 {
+            let from = SocketAddr::from(([10, (n >> 16) as u8, (n >> 8) as u8, n as u8], 4222));
+            reassembly.start(from, big(), false, now);
+        }
+        let unexpected = reassembly.partials.values().filter(|p| !p.expected).count();
+        assert_eq!(unexpected, MAX_PARTIALS);
+        // ... and the replies to our own requests still find room.
+        let node: SocketAddr = "198.51.100.1:4222".parse().unwrap();
+        for n in 0..MAX_PARTIALS as u32 {
+            let mut reply = big();
+            reply.tid = Tid(1000 + n);
+            assert!(reassembly.start(node, reply, true, now), "expected message {n}");
+        }
     }
 }

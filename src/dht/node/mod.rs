@@ -378,13 +378,34 @@ impl Node {
                 }
             }
             _ if fragments::needs_parts(&message) => {
-                if !self.reassembly.start(from, message, now) {
-                    debug!(peer = %from, "refused a fragmented message");
+                let expected = self.expects(from, &message);
+                if !expected && matches!(message.kind, MessageKind::Reply(_)) {
+                    debug!(peer = %from, "dropped parts of a reply nobody asked for");
+                    return;
+                }
+                if !expected && !self.rate.allow(from.ip(), now) {
+                    self.stats.rate_limited += 1;
+                    return;
+                }
+                if !self.reassembly.start(from, message, expected, now) {
+                    debug!(peer = %from, expected, "refused a fragmented message");
                 }
             }
             _ => self.process(from, message, now),
         }
         self.step_searches(now);
+    }
+
+    /// Whether `message` is one this node waits for: a reply to a request it sent to `from`,
+    /// or an update for one of its listens. A fragmented reply nobody asked for is refused.
+    fn expects(&self, from: SocketAddr, message: &Message) -> bool {
+        match &message.kind {
+            MessageKind::Reply(_) => self.requests.expects(message.tid, from),
+            MessageKind::Query { query: Query::Update { socket, .. }, .. } => {
+                self.searches.values().any(|search| search.has_socket(*socket))
+            }
+            _ => false,
+        }
     }
 
     fn process(&mut self, from: SocketAddr, message: Message, now: Instant) {

@@ -46,7 +46,8 @@ impl RateLimiter {
     }
 }
 
-fn source_key(source: IpAddr) -> [u8; 8] {
+/// The source a request counts against: an IPv4 address, or an IPv6 /64.
+pub(super) fn source_key(source: IpAddr) -> [u8; 8] {
     match source {
         IpAddr::V4(ip) => {
             let [a, b, c, d] = ip.octets();

@@ -66,6 +66,11 @@ impl Requests {
         self.pending.insert(tid, Pending { to, node, purpose, datagrams, attempt, deadline });
     }
 
+    /// Whether a request with tid `tid` was sent to `from` and waits for its reply.
+    pub(super) fn expects(&self, tid: Tid, from: SocketAddr) -> bool {
+        self.pending.get(&tid).is_some_and(|pending| pending.to == from)
+    }
+
     /// Takes the request a reply answers: same tid, from the address it was sent to, and from
     /// the node it was sent to when that node was known.
     pub(super) fn answered(

@@ -226,6 +226,42 @@ fn big_values_travel_in_parts() {
 }
 
 #[test]
+fn big_values_still_arrive_while_strangers_flood_the_reassembly_slots() {
+    let mut sim = Sim::new(30, 5);
+    sim.bootstrap_all();
+    sim.run_for(Duration::from_secs(20));
+    let key = InfoHash::of(b"big");
+    let big = plain(5, (0..5000u32).map(|i| i as u8).collect());
+    sim.nodes[2].announce(key, big.clone(), false, sim.now);
+    sim.flush();
+    sim.run_for(Duration::from_secs(10));
+    // Review H3: partial messages from spoofed sources by the thousand, puts and replies
+    // nobody asked for, each announcing a 5000-byte value that never comes.
+    let partial = |tid: u32, kind: MessageKind| Message { tid: Tid(tid), network: 0, kind };
+    for n in 0..3000u32 {
+        let from = SocketAddr::from(([10, 7, (n >> 8) as u8, n as u8], 4222));
+        let put = Query::Put {
+            key,
+            values: vec![ValueSlot::Size(5000)],
+            created: None,
+            token: vec![1],
+        };
+        let sender = InfoHash::of(&n.to_be_bytes());
+        let put = partial(n, MessageKind::Query { sender, query: put });
+        sim.nodes[28].handle_datagram(from, &put.encode(), sim.now);
+        let mut reply = Reply::new(sender);
+        reply.values = Some(vec![ValueSlot::Size(5000)]);
+        let reply = partial(n, MessageKind::Reply(reply));
+        sim.nodes[28].handle_datagram(from, &reply.encode(), sim.now);
+    }
+    let get = sim.nodes[28].get(key, None, sim.now);
+    sim.flush();
+    sim.run_for(Duration::from_secs(2));
+    let found = values_of(&sim.take_events(28), get);
+    assert!(found == [big], "the get found {} values, not the big one", found.len());
+}
+
+#[test]
 fn junk_and_floods_are_counted_not_fatal() {
     let mut sim = Sim::new(2, 6);
     sim.bootstrap_all();
