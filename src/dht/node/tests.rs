@@ -240,12 +240,8 @@ fn big_values_still_arrive_while_strangers_flood_the_reassembly_slots() {
     let partial = |tid: u32, kind: MessageKind| Message { tid: Tid(tid), network: 0, kind };
     for n in 0..3000u32 {
         let from = SocketAddr::from(([10, 7, (n >> 8) as u8, n as u8], 4222));
-        let put = Query::Put {
-            key,
-            values: vec![ValueSlot::Size(5000)],
-            created: None,
-            token: vec![1],
-        };
+        let put =
+            Query::Put { key, values: vec![ValueSlot::Size(5000)], created: None, token: vec![1] };
         let sender = InfoHash::of(&n.to_be_bytes());
         let put = partial(n, MessageKind::Query { sender, query: put });
         sim.nodes[28].handle_datagram(from, &put.encode(), sim.now);
