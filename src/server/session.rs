@@ -646,17 +646,20 @@ impl Session {
         let accepted: Vec<_> =
             offer.streams.iter().filter(|s| s.accepted()).map(|s| s.kind).collect();
         info!(room = %self.room, caller_account = %account, call_id = %call_id, streams = ?accepted, reinvite, on_hold = shape.held, "call answered");
-        let dialog = Dialog::answered(request, &self.to_tag);
         match (self.calls.get_mut(&call_id), membership) {
             (Some(call), _) => {
                 // Same participant, new media: the earlier media stop as they are dropped.
                 call.media = media;
-                call.dialog = dialog;
+                call.dialog = match &call.dialog {
+                    Some(dialog) => dialog.refreshed(request, &self.to_tag),
+                    None => Dialog::answered(request, &self.to_tag),
+                };
                 call.channel = channel;
             }
             (None, Some(membership)) => {
                 let setup = self.requested_at.take().map(|at| at.elapsed());
                 self.conference.metrics().call_answered(setup);
+                let dialog = Dialog::answered(request, &self.to_tag);
                 self.calls.insert(call_id, Call { membership, media, dialog, channel });
             }
             (None, None) => {

@@ -50,6 +50,15 @@ impl Dialog {
         Some(Self { call_id, local, remote, target, cseq: 1 })
     }
 
+    /// The dialog after a re-INVITE answered in it: its target as the re-INVITE refreshed
+    /// it, and our CSeq going on from `self`'s (a caller refuses an in-dialog request whose
+    /// CSeq is not above the last one it took, so a hang-up after a re-INVITE would be lost).
+    pub fn refreshed(&self, reinvite: &Request, to_tag: &str) -> Option<Self> {
+        let mut refreshed = Self::answered(reinvite, to_tag)?;
+        refreshed.cseq = refreshed.cseq.max(self.cseq);
+        Some(refreshed)
+    }
+
     /// The Call-ID.
     pub fn call_id(&self) -> &str {
         &self.call_id

@@ -44,6 +44,24 @@ fn a_keyframe_request_goes_to_the_callers_contact_in_the_dialog() {
 }
 
 #[test]
+fn a_re_invite_keeps_our_cseq_going() {
+    let invite = parse(INVITE.as_bytes());
+    let mut dialog = Dialog::answered(&invite, "room1").unwrap();
+    let local: SocketAddr = "198.18.0.1:40000".parse().unwrap();
+    for _ in 0..5 {
+        dialog.request(Method::Message, local, "text/plain", "hi").unwrap();
+    }
+    let reinvite = INVITE
+        .replace("CSeq: 7", "CSeq: 8")
+        .replace("41000;transport=tls>", "41002;transport=tls>");
+    let mut dialog = dialog.refreshed(&parse(reinvite.as_bytes()), "room1").unwrap();
+    let bye = parse(&dialog.request(Method::Bye, local, "", "").unwrap());
+    let value = |name| String::from_utf8(bye.headers.value(&name).unwrap().to_vec()).unwrap();
+    assert_eq!(value(HeaderName::CSeq), "6 BYE");
+    assert_eq!(bye.uri.to_string(), "sips:aaaa@198.18.0.1:41002;transport=tls");
+}
+
+#[test]
 fn an_invite_without_a_from_tag_makes_no_dialog() {
     let invite = INVITE.replace(";tag=xyz", "");
     assert!(Dialog::answered(&parse(invite.as_bytes()), "room1").is_none());
