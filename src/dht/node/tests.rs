@@ -209,8 +209,9 @@ fn permanent_values_outlive_their_type() {
     assert_eq!(values_of(&sim.take_events(25), get), [plain(9, b"still here".to_vec())]);
 }
 
-#[test]
-fn big_values_travel_in_parts() {
+/// Thirty joined nodes, one of which has announced a 5000-byte value (it travels in parts);
+/// the network, the value's key and the value.
+fn network_with_a_big_value() -> (Sim, InfoHash, Value) {
     let mut sim = Sim::new(30, 5);
     sim.bootstrap_all();
     sim.run_for(Duration::from_secs(20));
@@ -219,6 +220,12 @@ fn big_values_travel_in_parts() {
     sim.nodes[2].announce(key, big.clone(), false, sim.now);
     sim.flush();
     sim.run_for(Duration::from_secs(10));
+    (sim, key, big)
+}
+
+#[test]
+fn big_values_travel_in_parts() {
+    let (mut sim, key, big) = network_with_a_big_value();
     let get = sim.nodes[28].get(key, None, sim.now);
     sim.flush();
     sim.run_for(Duration::from_secs(10));
@@ -227,14 +234,7 @@ fn big_values_travel_in_parts() {
 
 #[test]
 fn big_values_still_arrive_while_strangers_flood_the_reassembly_slots() {
-    let mut sim = Sim::new(30, 5);
-    sim.bootstrap_all();
-    sim.run_for(Duration::from_secs(20));
-    let key = InfoHash::of(b"big");
-    let big = plain(5, (0..5000u32).map(|i| i as u8).collect());
-    sim.nodes[2].announce(key, big.clone(), false, sim.now);
-    sim.flush();
-    sim.run_for(Duration::from_secs(10));
+    let (mut sim, key, big) = network_with_a_big_value();
     // Review H3: partial messages from spoofed sources by the thousand, puts and replies
     // nobody asked for, each announcing a 5000-byte value that never comes.
     let partial = |tid: u32, kind: MessageKind| Message { tid: Tid(tid), network: 0, kind };
